@@ -1,0 +1,164 @@
+"""The metric table: where each number lives in a run object and which way is better.
+
+Differences are data (STYLE 3): adding a metric is adding a row here. Keys that the table does not
+name but that appear as numbers in ``result``, ``deltas`` or ``summary`` are still compared, with a
+direction taken from ``SUFFIX_RULES`` or none (neutral: shown, never called better or worse).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+
+class Direction(Enum):
+    HIGHER = "higher"   # higher is better
+    LOWER = "lower"     # lower is better
+    NEUTRAL = "neutral"  # informational: no better/worse, no significance gate
+
+    @property
+    def arrow(self) -> str:
+        return {"higher": "↑", "lower": "↓", "neutral": "·"}[self.value]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str                 # stable key used in CSV/JSON output
+    path: tuple[str, ...]     # where it lives in runs/<run_id>.json
+    unit: str
+    direction: Direction
+    group: str
+    title: str = ""
+    rate: bool = False        # a rate: summarise with the harmonic mean
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name
+
+
+H, L, N = Direction.HIGHER, Direction.LOWER, Direction.NEUTRAL
+
+
+def _m(name, path, unit, direction, group, title="", rate=False) -> Metric:
+    return Metric(name, tuple(path.split(".")), unit, direction, group, title, rate)
+
+
+METRICS: tuple[Metric, ...] = (
+    # workload
+    _m("bytes_per_sec", "result.bytes_per_sec", "B/s", H, "workload", "throughput", rate=True),
+    _m("pages_per_sec", "result.pages_per_sec", "pages/s", H, "workload", "throughput", rate=True),
+    _m("elapsed_s", "result.elapsed_s", "s", L, "workload", "elapsed"),
+    _m("lat_p50_us", "result.latency_us.p50", "us", L, "latency", "latency p50"),
+    _m("lat_p90_us", "result.latency_us.p90", "us", L, "latency", "latency p90"),
+    _m("lat_p99_us", "result.latency_us.p99", "us", L, "latency", "latency p99"),
+    _m("lat_p999_us", "result.latency_us.p999", "us", L, "latency", "latency p99.9"),
+    _m("lat_max_us", "result.latency_us.max", "us", L, "latency", "latency max"),
+    _m("corrupted_pages", "result.corrupted_pages", "pages", L, "workload", "corrupted pages"),
+    _m("boot_seconds", "boot_seconds", "s", L, "guest", "boot time"),
+    # swap and faults
+    _m("pswpin", "deltas.pswpin", "pages", L, "swap", "swap ins (disk)"),
+    _m("pswpout", "deltas.pswpout", "pages", L, "swap", "swap outs (disk)"),
+    _m("pgmajfault", "deltas.pgmajfault", "faults", L, "swap", "major faults"),
+    _m("zswpin", "deltas.zswpin", "pages", N, "swap", "zswap ins"),
+    _m("zswpout", "deltas.zswpout", "pages", N, "swap", "zswap outs"),
+    _m("swap_disk_read_bytes", "deltas.swap_disk_read_bytes", "B", L, "swap", "swap disk read"),
+    _m("swap_disk_write_bytes", "deltas.swap_disk_write_bytes", "B", L, "swap",
+       "swap disk write"),
+    # CPU
+    _m("cpu_user_s", "deltas.cpu_user_s", "s", L, "cpu", "CPU user"),
+    _m("cpu_system_s", "deltas.cpu_system_s", "s", L, "cpu", "CPU sys"),
+    _m("cpu_iowait_s", "deltas.cpu_iowait_s", "s", L, "cpu", "CPU iowait"),
+    _m("cpu_steal_s", "deltas.cpu_steal_s", "s", L, "cpu", "CPU steal"),
+    _m("qemu_cpu_s", "deltas.qemu_cpu_s", "s", L, "host", "QEMU CPU"),
+    # pressure and host memory
+    _m("psi_some_avg10_max", "summary.psi_some_avg10_max", "%", L, "psi", "PSI some avg10 max"),
+    _m("psi_full_avg10_max", "summary.psi_full_avg10_max", "%", L, "psi", "PSI full avg10 max"),
+    _m("qemu_rss_max_bytes", "summary.qemu_rss_max_bytes", "B", L, "host", "QEMU RSS max"),
+    # zswap debugfs
+    _m("zswap_stored_pages", "deltas.stored_pages", "pages", N, "zswap", "zswap stored"),
+    _m("zswap_stored_pages_end", "summary.stored_pages_end", "pages", N, "zswap",
+       "zswap stored (end)"),
+    _m("zswap_pool_total_size", "deltas.pool_total_size", "B", N, "zswap", "zswap pool size"),
+    _m("zswap_same_filled_pages", "deltas.same_filled_pages", "pages", N, "zswap",
+       "zswap same-filled"),
+    _m("zswap_written_back_pages", "deltas.written_back_pages", "pages", L, "zswap",
+       "zswap written back"),
+    _m("zswap_duplicate_entry", "deltas.duplicate_entry", "entries", N, "zswap",
+       "zswap duplicates"),
+    _m("zswap_pool_limit_hit", "deltas.pool_limit_hit", "hits", L, "zswap", "zswap pool limit"),
+    # frontswap debugfs (tmem backend)
+    _m("frontswap_succ_stores", "deltas.succ_stores", "pages", N, "frontswap",
+       "frontswap stores"),
+    _m("frontswap_failed_stores", "deltas.failed_stores", "pages", L, "frontswap",
+       "frontswap failed stores"),
+    _m("frontswap_loads", "deltas.loads", "pages", N, "frontswap", "frontswap loads"),
+    _m("frontswap_invalidates", "deltas.invalidates", "pages", N, "frontswap",
+       "frontswap invalidates"),
+)
+
+BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}
+
+# (prefix, suffix, unit, direction, rate) for keys the table does not name; first match wins.
+SUFFIX_RULES: tuple[tuple[str, str, str, Direction, bool], ...] = (
+    ("reject_", "", "pages", L, False),
+    ("", "_per_sec", "1/s", H, True),
+    ("", "_per_s", "1/s", H, True),
+    ("", "_bytes", "B", N, False),
+    ("", "_s", "s", N, False),
+)
+
+DISCOVER_SECTIONS = ("result", "deltas", "summary")
+
+
+def lookup(data: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    """The finite number at ``path`` in a run object, or None when absent or not a number."""
+    node: Any = data
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    if isinstance(node, bool) or not isinstance(node, int | float):
+        return None
+    value = float(node)
+    return value if math.isfinite(value) else None
+
+
+def _discovered(section: str, key: str) -> Metric:
+    for prefix, suffix, unit, direction, rate in SUFFIX_RULES:
+        if key.startswith(prefix) and key.endswith(suffix):
+            return Metric(key, (section, key), unit, direction, section, key, rate)
+    return Metric(key, (section, key), "", N, section, key)
+
+
+def discover(runs: list[dict[str, Any]]) -> list[Metric]:
+    """Metrics for numeric keys in the runs that the table does not already cover."""
+    known = {m.path for m in METRICS}
+    names = {m.name for m in METRICS}
+    found: dict[tuple[str, ...], Metric] = {}
+    for data in runs:
+        for section in DISCOVER_SECTIONS:
+            values = data.get(section)
+            if not isinstance(values, dict):
+                continue
+            for key in values:
+                path = (section, key)
+                if path in known or path in found or lookup(data, path) is None:
+                    continue
+                metric = _discovered(section, key)
+                if metric.name in names:
+                    metric = Metric(f"{section}.{key}", *_fields_after_name(metric))
+                found[path] = metric
+                names.add(metric.name)
+    return sorted(found.values(), key=lambda m: (m.group, m.name))
+
+
+def _fields_after_name(m: Metric) -> tuple:
+    return (m.path, m.unit, m.direction, m.group, m.title, m.rate)
+
+
+def metrics_for(runs: list[dict[str, Any]]) -> list[Metric]:
+    """Table metrics present in at least one run, then discovered ones."""
+    present = [m for m in METRICS if any(lookup(r, m.path) is not None for r in runs)]
+    return present + discover(runs)

@@ -33,8 +33,8 @@ def compare_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tmemlab compare",
                 description="Compare results folders: per-config statistics, plots, HTML, CI.")
     p.add_argument("results", nargs="+", type=Path, metavar="RESULTS_DIR")
-    p.add_argument("--out", type=Path, help="output folder (default: RESULTS_DIR/compare "
-                   "when one folder is compared)")
+    p.add_argument("--out", type=Path, help="output folder (default: RESULTS_DIR/compare for "
+                   "one folder, RESULTS_DIR/compare-vs-BASELINE with --baseline)")
     p.add_argument("--baseline", type=Path, metavar="DIR",
                    help="results folder to compare against (same labels are matched)")
     p.add_argument("--fail-on-regression", type=float, metavar="PCT",
@@ -51,6 +51,8 @@ def compare_parser() -> argparse.ArgumentParser:
 def _out_dir(args: argparse.Namespace) -> Path:
     if args.out is not None:
         return args.out
+    if len(args.results) == 1 and args.baseline is not None:
+        return args.results[0] / f"compare-vs-{args.baseline.resolve().name}"
     if len(args.results) == 1:
         return args.results[0] / "compare"
     raise CompareError("several results folders: say where outputs go with --out DIR")

@@ -1,4 +1,5 @@
-"""PNG plots with matplotlib (Agg): bytes out, so files and the HTML report share them."""
+"""PNG plots with matplotlib's object API (Agg canvas, no pyplot global state): bytes out, so
+the PNG files and the HTML report share them."""
 
 from __future__ import annotations
 
@@ -7,10 +8,7 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
 
 from harness.compare import stats
 from harness.compare.loader import read_series
@@ -46,10 +44,9 @@ SERIES_PLOTS: tuple[SeriesPlot, ...] = (
 Series = dict[str, list[float]]
 
 
-def _png(fig) -> bytes:
+def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI, bbox_inches="tight")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -61,7 +58,8 @@ def throughput_plot(table: ComparisonTable) -> bytes | None:
     keys = [c.key for c in table.columns]
     means = [c.summary.mean if c.summary else 0.0 for c in row.cells]
     errs = [c.summary.stddev or 0.0 if c.summary else 0.0 for c in row.cells]
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 * len(keys)), 3.6))
+    fig = Figure(figsize=(max(4.0, 1.6 * len(keys)), 3.6))
+    ax = fig.subplots()
     ax.bar(range(len(keys)), means, yerr=errs, capsize=6, color="#4c72b0", alpha=0.8)
     for i, cell in enumerate(row.cells):
         ax.plot([i] * len(cell.values), cell.values, "k.", markersize=5)
@@ -96,8 +94,8 @@ def series_plot(spec: SeriesPlot, series: dict[str, Series]) -> bytes | None:
                if any(_xy(s, n, k) is not None for s in series.values())]
     if not present:
         return None
-    fig, axes = plt.subplots(len(present), 1, figsize=(7.0, 2.4 * len(present)),
-                             sharex=True, squeeze=False)
+    fig = Figure(figsize=(7.0, 2.4 * len(present)))
+    axes = fig.subplots(len(present), 1, sharex=True, squeeze=False)
     for ax, (name, kind) in zip(axes[:, 0], present):
         for key, s in series.items():
             xy = _xy(s, name, kind)

@@ -38,7 +38,8 @@ def hmean(values: Sequence[float]) -> float:
         raise ValueError("mean of no values")
     if any(v <= 0 for v in values):
         return amean(values)
-    return len(values) / math.fsum(1.0 / v for v in values)
+    h = len(values) / math.fsum(1.0 / v for v in values)
+    return min(max(h, min(values)), max(values))  # rounding must not leave [min, max]
 
 
 def gmean(values: Sequence[float]) -> float:

@@ -67,7 +67,7 @@ def test_gate_cli_fails(tmp_path, capsys):
     assert main_compare(argv) == 1
     err = capsys.readouterr().err
     assert "regression: new/tmem+pressure vs base/tmem+pressure: pages_per_sec" in err
-    assert (new / "compare" / "comparison.md").is_file()
+    assert (new / "compare-vs-base" / "comparison.md").is_file()
 
 
 def test_gate_cli_passes(tmp_path, capsys):

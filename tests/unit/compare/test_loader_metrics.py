@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 from resultsgen import make_run, write_results
@@ -44,7 +45,7 @@ def test_label_falls_back_to_run_id(tmp_path):
 def test_series():
     s = parse_series("t,pswpin,x\n0,1,\n1,3,bad\n")
     assert s["t"] == [0.0, 1.0] and s["pswpin"] == [1.0, 3.0]
-    assert all(v != v for v in s["x"])  # NaN
+    assert all(math.isnan(v) for v in s["x"])
     assert parse_series("") == {}
 
 

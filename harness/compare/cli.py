@@ -1,6 +1,7 @@
 """`tmemlab compare` and `tmemlab show`: argument parsing, printing and exit codes only.
 
-Exit codes: 0 fine, 1 a significant regression beyond --fail-on-regression, 2 a user error
+Exit codes: 0 fine, 1 with --fail-on-regression: a significant regression beyond PCT, a failed
+run or a corrupted page in a compared column, 2 a user error
 (bad arguments, a missing folder, a folder without runs), 130 interrupted.
 """
 
@@ -38,7 +39,8 @@ def compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, metavar="DIR",
                    help="results folder to compare against (same labels are matched)")
     p.add_argument("--fail-on-regression", type=float, metavar="PCT",
-                   help="exit 1 when a metric is significantly worse by more than PCT percent")
+                   help="exit 1 when a metric is significantly worse by more than PCT percent, "
+                   "or a compared run failed or corrupted pages")
     p.add_argument("--alpha", type=_alpha, default=0.05,
                    help="significance level of Welch's t-test (default 0.05)")
     p.add_argument("--labels", help="comma-separated labels: pick and order the columns "
@@ -59,14 +61,15 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 
 def _gate(table, args: argparse.Namespace) -> int:
-    from harness.compare.gate import find_regressions
+    from harness.compare.gate import find_regressions, hard_failures
 
     if table.single_iteration:
-        print("warning: single iterations: no significance test, the regression gate "
-              "cannot fire", file=sys.stderr)
-    found = find_regressions(table, args.fail_on_regression)
-    for reg in found:
-        print(f"regression: {reg}", file=sys.stderr)
+        print("warning: single iterations: no significance test, only failed runs and "
+              "corrupted pages can fail the gate", file=sys.stderr)
+    found = [f"regression: {r}" for r in find_regressions(table, args.fail_on_regression)]
+    found += [f"failure: {f}" for f in hard_failures(table)]
+    for line in found:
+        print(line, file=sys.stderr)
     return EXIT_REGRESSION if found else EXIT_OK
 
 

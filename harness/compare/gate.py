@@ -34,3 +34,29 @@ def find_regressions(table: ComparisonTable, threshold_pct: float) -> list[Regre
                 found.append(Regression(table.columns[i].key, table.columns[ref].key,
                                         row.metric.name, cell.gain_pct, cell.p_value))
     return found
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    """A problem no statistics can excuse: failed runs or corrupted pages in a compared column."""
+
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.column}: {self.reason}"
+
+
+def hard_failures(table: ComparisonTable) -> list[GateFailure]:
+    """Failed runs and any corrupted page, for every column compared against a reference."""
+    found = []
+    corrupted = table.row("corrupted_pages")
+    for i, col in enumerate(table.columns):
+        if table.references[i] is None:
+            continue
+        if col.n_failed:
+            found.append(GateFailure(col.key, f"{col.n_failed} of {len(col.runs)} runs failed"))
+        cell = corrupted.cells[i] if corrupted else None
+        if cell is not None and cell.summary is not None and cell.summary.max > 0:
+            found.append(GateFailure(col.key, f"corrupted pages: {fmt.num(cell.summary.max)}"))
+    return found

@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import matplotlib.image
 import pytest
-from resultsgen import two_config_runs, write_results
+from resultsgen import make_run, two_config_runs, write_results
 from rich.console import Console
 
 from harness.compare import CompareError, report_experiment
@@ -80,7 +80,7 @@ def test_gate_cli_passes(tmp_path, capsys):
 def test_gate_cli_warns_on_single_iteration(tmp_path, capsys):
     d = write_results(tmp_path, "one", two_config_runs([100.0], [10.0]))
     assert main_compare([str(d), "--fail-on-regression", "5", "-q", "--no-plots"]) == 0
-    assert "cannot fire" in capsys.readouterr().err
+    assert "no significance test" in capsys.readouterr().err
 
 
 def test_show(results_dir, capsys, tmp_path):
@@ -101,3 +101,16 @@ def test_report_experiment(results_dir):
     assert "geomean ratio" in console.export_text()
     with pytest.raises(CompareError):
         report_experiment(results_dir / "nope", console)
+
+
+def test_gate_cli_fails_on_failed_runs_and_corruption(tmp_path, capsys):
+    base = write_results(tmp_path, "base", two_config_runs([100.0, 101.0], [200.0, 201.0]))
+    runs = two_config_runs([100.0, 101.0], [200.0, 201.0])
+    runs[-1]["result"]["corrupted_pages"] = 3
+    runs.append(make_run("zswap+pressure", 3, 0.0, status="failed"))
+    new = write_results(tmp_path, "new", runs)
+    argv = ["--baseline", str(base), str(new), "--fail-on-regression", "5", "-q", "--no-plots"]
+    assert main_compare(argv) == 1
+    err = capsys.readouterr().err
+    assert "failure: new/zswap+pressure: 1 of 3 runs failed" in err
+    assert "failure: new/tmem+pressure: corrupted pages: 3" in err

@@ -1,0 +1,1 @@
+"""Host-side transcendent memory backend: protocol codec, page store, asyncio server."""

@@ -1,0 +1,158 @@
+"""The ``tmemlab`` command. The one place that talks to the user: parses arguments,
+prints, and turns typed errors into one-line messages and exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from harness import ui
+from harness.errors import TmemlabError, UsageError
+from harness.paths import PROJECT_ROOT
+
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+def _cmd_run(args) -> int:
+    from harness import experiment, runner, summary
+
+    exp = experiment.load(Path(args.experiment))
+    if args.dry_run:
+        for run in exp.runs():
+            ui.console.print(f"{run.run_id}: {run.kernel.spec} [{run.kernel.cmdline}] "
+                             f"{run.workload.name} {run.workload.params}")
+        return 0
+    start = time.monotonic()
+    results, records = runner.run_experiment(exp, Path(args.results), args.accel,
+                                             args.libvirt_uri)
+    title = f"{exp.name}: {len(records)} runs in {time.monotonic() - start:.0f} s"
+    ui.console.print(summary.rich_table(records, title))
+    summary.write(records, title, results.path / "summary.md")
+    _compare(results.path)
+    ui.console.print(f"results: {results.path}")
+    return 0 if all(r["status"] == "passed" for r in records) else EXIT_RUN_FAILED
+
+
+def _compare(path: Path) -> None:
+    """The comparison report, when that package is present; never fails the run."""
+    try:
+        from harness.compare import report_experiment
+    except ImportError:
+        return
+    try:
+        report_experiment(path, ui.console)
+    except TmemlabError as err:
+        ui.warn(f"comparison skipped: {err}")
+
+
+def _cmd_image(args) -> int:
+    from harness import images
+
+    image, built = images.build_image()
+    ui.console.print(f"image {image.hash}: {image.root} ({'built' if built else 'cached'})")
+    return 0
+
+
+def _cmd_kernel(args) -> int:
+    from harness import images, kernels
+
+    if args.kernel_cmd == "fetch":
+        kernel = kernels.resolve(args.spec)
+        initrd = images.build_initramfs(kernel)
+        ui.console.print(f"{kernel.spec}: {kernel.package} {kernel.version} "
+                         f"({kernel.release}) initramfs {initrd}")
+        return 0
+    for name, distro in kernels.DISTRO_KERNELS.items():
+        ui.console.print(f"distro:{name:20s} {distro.description}")
+    return 0
+
+
+def _cmd_cleanup(args) -> int:
+    from harness.vm import Hypervisor
+
+    with Hypervisor(args.libvirt_uri) as hv:
+        gone = hv.destroy_leftovers()
+    ui.console.print(f"destroyed {len(gone)} leftover domain(s)")
+    return 0
+
+
+def _forward(module: str, func: str, argv: list[str]) -> int:
+    import importlib
+    try:
+        target = getattr(importlib.import_module(module), func)
+    except (ImportError, AttributeError) as err:
+        raise UsageError(f"this command is not available: {err}") from err
+    return target(argv)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tmemlab", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log subprocess argv")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    run = sub.add_parser("run", help="run an experiment YAML")
+    run.add_argument("experiment")
+    run.add_argument("--accel", choices=("auto", "kvm", "tcg"),
+                     help="override the experiment's guest.accel")
+    run.add_argument("--libvirt-uri", help="e.g. qemu:///system (default: embedded driver)")
+    run.add_argument("--results", default=str(PROJECT_ROOT / "results"),
+                     help="where results folders go (default: %(default)s)")
+    run.add_argument("--dry-run", action="store_true", help="validate and list the runs")
+    run.set_defaults(func=_cmd_run)
+
+    image = sub.add_parser("image", help="guest image")
+    image.add_argument("image_cmd", choices=("build",))
+    image.set_defaults(func=_cmd_image)
+
+    kernel = sub.add_parser("kernel", help="guest kernels")
+    kernel_sub = kernel.add_subparsers(dest="kernel_cmd", required=True)
+    fetch = kernel_sub.add_parser("fetch", help="fetch a kernel and build its initramfs")
+    fetch.add_argument("spec", help="e.g. distro:debian-6.1")
+    kernel_sub.add_parser("list", help="kernels tmemlab knows")
+    kernel.set_defaults(func=_cmd_kernel)
+
+    cleanup = sub.add_parser("cleanup", help="destroy domains left by a dead run")
+    cleanup.add_argument("--libvirt-uri")
+    cleanup.set_defaults(func=_cmd_cleanup)
+    return parser
+
+
+# Subcommands owned by other packages; their argv is passed through untouched.
+FORWARDED = {
+    "backend": ("host_backend.cli", "main"),
+    "compare": ("harness.compare.cli", "main_compare"),
+    "show": ("harness.compare.cli", "main_show"),
+}
+
+
+def _raise_interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # SIGTERM/SIGHUP take the same path as Ctrl-C: unwind, destroy every domain.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGHUP, _raise_interrupt)
+    try:
+        if argv and argv[0] in FORWARDED:
+            return _forward(*FORWARDED[argv[0]], argv[1:])
+        args = build_parser().parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                            format="%(name)s: %(message)s")
+        return args.func(args)
+    except TmemlabError as err:
+        ui.console.print(f"[bold red]tmemlab:[/] {err}", highlight=False)
+        return err.exit_code
+    except KeyboardInterrupt:
+        ui.console.print("[bold red]tmemlab: interrupted[/]; domains destroyed")
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Guest root image and per-kernel initramfs, both cached by a hash of their inputs.
+
+Root image: mmdebstrap (host apt configuration, so no mirror is ever named here) of
+bookworm minbase plus guest_images/recipe/packages.txt, the project's static guest tools,
+busybox init, and a per-image ed25519 key; packed into ext4 with ``mkfs.ext4 -d``
+(no loop mounts). Steps: fetch (mmdebstrap) → configure (files, keys) → build (tools) →
+install (mkfs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from harness import cache, proc, ui
+from harness.errors import CommandError, ImageBuildError
+from harness.kernels import Kernel
+from harness.paths import GUEST_IMAGES, cache_dir, hash_inputs, hash_tree
+
+SUITE = "bookworm"
+IMAGE_SIZE = "1G"
+BUSYBOX = Path("/bin/busybox")
+RECIPE = GUEST_IMAGES / "recipe"
+TOOLS = GUEST_IMAGES / "tools"
+INITRAMFS = GUEST_IMAGES / "initramfs"
+
+
+@dataclass
+class Image:
+    hash: str
+    root: Path          # ext4 raw image (read-only base; runs use an overlay)
+    key: Path           # ssh private key for root
+    host_key: str       # the guest's ssh host key, "ssh-ed25519 AAAA..."
+
+    def identity(self) -> dict:
+        return {"hash": self.hash, "recipe": f"{SUITE}-minbase", "root": str(self.root)}
+
+
+def packages() -> list[str]:
+    lines = (RECIPE / "packages.txt").read_text().splitlines()
+    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+
+
+def image_hash() -> str:
+    """Everything that changes the image: recipe files, tool sources, busybox, suite."""
+    items = hash_tree(RECIPE) + hash_tree(TOOLS)
+    items.append(("busybox", BUSYBOX.read_bytes() if BUSYBOX.exists() else b""))
+    items.append(("suite", SUITE.encode() + IMAGE_SIZE.encode()))
+    return hash_inputs(items)[:16]
+
+
+def _mmdebstrap(tree: Path, log: Path) -> None:
+    with ui.step(f"mmdebstrap {SUITE} minbase + {', '.join(packages())}"):
+        proc.run(["mmdebstrap", "--variant=minbase", "--mode=root", "--quiet",
+                  f"--include={','.join(packages())}",
+                  "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
+                  SUITE, tree], log_file=log)
+
+
+def _build_tools(tree: Path, log: Path) -> None:
+    with ui.step("build static guest tools"), tempfile.TemporaryDirectory() as out:
+        proc.run(["make", "-C", TOOLS, f"O={out}", "all"], log_file=log)
+        dest = tree / "usr" / "local" / "bin"
+        for tool in Path(out).iterdir():
+            if tool.is_file() and os.access(tool, os.X_OK):
+                shutil.copy2(tool, dest / tool.name)
+
+
+def _write_key(entry: Path, tree: Path) -> None:
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
+                                serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
+                                           serialization.PublicFormat.OpenSSH)
+    (entry / "id_ed25519").write_bytes(private)
+    os.chmod(entry / "id_ed25519", 0o600)
+    ssh = tree / "root" / ".ssh"
+    ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (ssh / "authorized_keys").write_bytes(public + b" tmemlab\n")
+    os.chmod(ssh / "authorized_keys", 0o600)
+
+
+def _configure(entry: Path, tree: Path) -> None:
+    with ui.step("configure guest (busybox init, rc, sshd, key)"):
+        shutil.copy2(BUSYBOX, tree / "bin" / "busybox")
+        init = tree / "sbin" / "init"
+        if init.exists() or init.is_symlink():
+            init.unlink()
+        init.symlink_to("/bin/busybox")
+        shutil.copy2(RECIPE / "inittab", tree / "etc" / "inittab")
+        (tree / "etc" / "tmemlab").mkdir(exist_ok=True)
+        shutil.copy2(RECIPE / "rc", tree / "etc" / "tmemlab" / "rc")
+        (tree / "lib" / "modules").mkdir(parents=True, exist_ok=True)
+        (tree / "etc" / "ssh" / "sshd_config.d" / "tmemlab.conf").write_text(
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+            "PermitRootLogin prohibit-password\nUseDNS no\n")
+        (tree / "etc" / "fstab").write_text("# root and swap are set up by /etc/tmemlab/rc\n")
+        _write_key(entry, tree)
+        shutil.copy2(tree / "etc" / "ssh" / "ssh_host_ed25519_key.pub",
+                     entry / "ssh_host_ed25519_key.pub")
+        for junk in ("var/cache/apt", "var/lib/apt/lists"):
+            shutil.rmtree(tree / junk, ignore_errors=True)
+
+
+def _build_image(entry: Path) -> None:
+    log = entry / "build.log"
+    tree = Path(tempfile.mkdtemp(prefix="tmemlab-rootfs-", dir=entry.parent))
+    try:
+        _mmdebstrap(tree, log)
+        _build_tools(tree, log)
+        _configure(entry, tree)
+        with ui.step(f"mkfs.ext4 -d ({IMAGE_SIZE} sparse)"):
+            proc.run(["mkfs.ext4", "-q", "-F", "-L", "tmemlab-root", "-d", tree,
+                      entry / "root.raw", IMAGE_SIZE], log_file=log)
+    except CommandError as err:
+        raise ImageBuildError(f"guest image build failed ({err}); log: {log}") from err
+    finally:
+        shutil.rmtree(tree, ignore_errors=True)
+
+
+def build_image() -> tuple[Image, bool]:
+    """The cached guest image for the current recipe; builds it if missing."""
+    digest = image_hash()
+    entry, built = cache.ensure_entry(cache_dir("images") / digest, _build_image)
+    host_key = (entry / "ssh_host_ed25519_key.pub").read_text().split()
+    return Image(hash=digest, root=entry / "root.raw", key=entry / "id_ed25519",
+                 host_key=" ".join(host_key[:2])), built
+
+
+def _stage_initramfs(kernel: Kernel, stage: Path) -> None:
+    for d in ("bin", "proc", "sys", "dev", "newroot"):
+        (stage / d).mkdir()
+    shutil.copy2(BUSYBOX, stage / "bin" / "busybox")
+    shutil.copy2(INITRAMFS / "init", stage / "init")
+    if kernel.modules is not None:
+        shutil.copytree(kernel.modules / "lib", stage / "lib", symlinks=True)
+        shutil.copy2(kernel.extra["modules_load"], stage / "modules.load")
+
+
+def build_initramfs(kernel: Kernel) -> Path:
+    """cpio.gz for ``kernel``, cached by the initramfs recipe and the kernel identity."""
+    items = hash_tree(INITRAMFS)
+    items += [("busybox", BUSYBOX.read_bytes()),
+              ("kernel", f"{kernel.package} {kernel.version} {kernel.config_hash}".encode())]
+    if kernel.modules is not None:
+        items.append(("modules.load", Path(kernel.extra["modules_load"]).read_bytes()))
+    digest = hash_inputs(items)[:16]
+
+    def build(entry: Path) -> None:
+        stage = entry / "stage"
+        stage.mkdir()
+        _stage_initramfs(kernel, stage)
+        names = sorted(str(p.relative_to(stage)) for p in stage.rglob("*"))
+        cpio = proc.run(["cpio", "--quiet", "-o", "-H", "newc", "-R", "0:0"], cwd=stage,
+                        input=("\n".join(["."] + names) + "\n").encode()).stdout
+        (entry / "initramfs.cpio.gz").write_bytes(_gzip(cpio))
+        shutil.rmtree(stage)
+
+    entry, _ = cache.ensure_entry(cache_dir("initramfs") / digest, build)
+    return entry / "initramfs.cpio.gz"
+
+
+def _gzip(data: bytes) -> bytes:
+    import gzip
+    return gzip.compress(data, compresslevel=6, mtime=0)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

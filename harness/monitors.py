@@ -1,0 +1,128 @@
+"""1 s samplers: the guest's own counters (via the mlocked tmemlab-sample tool streaming
+over SSH) joined with host-side numbers for the same instant (QEMU CPU/RSS, swap-disk
+block stats, and any extra source such as the tmem backend's stats)."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from harness import parsers
+
+GUEST_FILES = ("/proc/vmstat", "/proc/meminfo", "/proc/pressure/memory", "/proc/stat",
+               "/sys/kernel/debug/zswap", "/sys/kernel/debug/frontswap",
+               "/sys/kernel/debug/tmem")
+SAMPLER = "/usr/local/bin/tmemlab-sample"
+
+
+def sampler_command(interval_ms: int = 1000) -> str:
+    return f"exec {SAMPLER} --interval-ms {interval_ms} " + " ".join(GUEST_FILES)
+
+
+def is_gauge(name: str) -> bool:
+    """Gauges are summarised by max/end; everything else is a counter (end − start)."""
+    return (name.endswith("_kb") or name.startswith("nr_") or "_avg" in name
+            or name in parsers.ZSWAP_GAUGES or name.endswith("_rss_bytes")
+            or name.startswith("HugePages_") or name.startswith("backend_stored")
+            or name in ("t", "wall"))
+
+
+def host_qemu(pid: int | None) -> dict[str, float]:
+    if not pid:
+        return {}
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+    except OSError:
+        return {}
+    return parsers.qemu_proc_stat(stat, status, os.sysconf("SC_CLK_TCK"))
+
+
+def swap_disk_stats(dom) -> dict[str, float]:
+    try:
+        rd_req, rd_bytes, wr_req, wr_bytes, _errs = dom.blockStats("vdb")
+    except Exception:  # no swap disk (zram run) or domain gone
+        return {}
+    return {"swap_disk_read_reqs": rd_req, "swap_disk_read_bytes": rd_bytes,
+            "swap_disk_write_reqs": wr_req, "swap_disk_write_bytes": wr_bytes}
+
+
+class Monitor(threading.Thread):
+    """Reads the sampler stream until stopped; ``rows`` is the joined time series."""
+
+    def __init__(self, channel, dom, qemu_pid: int | None,
+                 extra: list[Callable[[], dict]] | None = None):
+        super().__init__(name="monitor", daemon=True)
+        self.channel, self.dom, self.qemu_pid = channel, dom, qemu_pid
+        self.extra = extra or []
+        self.rows: list[dict] = []
+        self._stopping = threading.Event()
+        self._t0: float | None = None
+
+    def run(self) -> None:
+        buf = ""
+        while not self._stopping.is_set():
+            if self.channel.recv_ready():
+                data = self.channel.recv(1 << 16)
+                if not data:
+                    break
+                buf += data.decode(errors="replace")
+                buf = self._consume(buf)
+            elif self.channel.exit_status_ready() or self.channel.closed:
+                break
+            else:
+                time.sleep(0.05)
+
+    def _consume(self, buf: str) -> str:
+        while "=== end\n" in buf:
+            record_text, buf = buf.split("=== end\n", 1)
+            for record in parsers.parse_sampler(record_text + "=== end\n"):
+                self._add(record)
+        return buf
+
+    def _add(self, record: dict) -> None:
+        if self._t0 is None:
+            self._t0 = record["t"]
+        row: dict[str, float] = {"t": round(record["t"] - self._t0, 3), "wall": time.time()}
+        row.update(parsers.parse_guest_record(record["files"]))
+        row.update(host_qemu(self.qemu_pid))
+        row.update(swap_disk_stats(self.dom))
+        for source in self.extra:
+            try:
+                row.update(source())
+            except Exception:  # a source hiccup costs one sample, not the run
+                pass
+        self.rows.append(row)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        try:
+            self.channel.close()
+        except Exception:
+            pass
+        self.join(timeout=5)
+
+
+def summarize(rows: list[dict]) -> tuple[dict, dict]:
+    """(deltas of counters, {gauge}_max / {gauge}_end) over a run's rows."""
+    if not rows:
+        return {}, {}
+    first, last = rows[0], rows[-1]
+    deltas, summary = {}, {}
+    for name in last:
+        if is_gauge(name):
+            if name in ("t", "wall"):
+                continue
+            values = [r[name] for r in rows if name in r]
+            summary[f"{name}_max"] = max(values)
+            summary[f"{name}_end"] = values[-1]
+        elif name in first:
+            delta = last[name] - first[name]
+            deltas[name] = round(delta, 6) if isinstance(delta, float) else delta
+    summary["samples"] = len(rows)
+    summary["duration_s"] = last["t"] - first["t"]
+    return deltas, summary

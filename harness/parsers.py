@@ -1,0 +1,134 @@
+"""Text → numbers for everything tmemlab reads from /proc, debugfs and the sampler.
+
+Reading lives elsewhere (monitors.py); these functions only parse, so they are tested on
+captured files under tests/data/.
+"""
+
+from __future__ import annotations
+
+USER_HZ = 100  # /proc/stat ticks; fixed at 100 on x86 regardless of CONFIG_HZ
+
+CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+
+# Counters that only grow: per-run deltas are end − start. Everything else is a gauge.
+ZSWAP_GAUGES = {"stored_pages", "pool_total_size", "same_filled_pages"}
+
+
+def parse_keyvalue(text: str) -> dict[str, int]:
+    """/proc/vmstat style: "name value" per line."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo → {"MemFree_kb": ..., "HugePages_Total": ...} (kB keys get _kb)."""
+    out = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if not parts or not parts[0].isdigit():
+            continue
+        out[name + ("_kb" if parts[1:2] == ["kB"] else "")] = int(parts[0])
+    return out
+
+
+def parse_psi(text: str, prefix: str = "psi") -> dict[str, float]:
+    """/proc/pressure/memory → psi_some_avg10, psi_some_total_us, psi_full_...."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        kind, *fields = line.split()
+        for field in fields:
+            key, _, value = field.partition("=")
+            name = f"{prefix}_{kind}_{key}" + ("_us" if key == "total" else "")
+            out[name] = float(value) if "." in value else int(value)
+    return out
+
+
+def parse_cpu(text: str) -> dict[str, float]:
+    """Aggregate "cpu" line of /proc/stat → cpu_user_s, cpu_system_s, cpu_iowait_s, ..."""
+    for line in text.splitlines():
+        if line.startswith("cpu "):
+            ticks = [int(x) for x in line.split()[1:]]
+            return {f"cpu_{name}_s": t / USER_HZ for name, t in zip(CPU_FIELDS, ticks)}
+    return {}
+
+
+def parse_swaps(text: str) -> list[dict]:
+    """/proc/swaps → [{"device", "type", "size_kb", "used_kb", "priority"}]."""
+    out = []
+    for line in text.splitlines()[1:]:
+        parts = line.split()
+        if len(parts) >= 5:
+            out.append({"device": parts[0], "type": parts[1], "size_kb": int(parts[2]),
+                        "used_kb": int(parts[3]), "priority": int(parts[4])})
+    return out
+
+
+def parse_sampler(text: str) -> list[dict]:
+    """Records of guest_images/tools/sample.c: [{"t": mono, "files": {path: text}}]."""
+    records, current, path, lines = [], None, None, []
+
+    def flush_file() -> None:
+        if current is not None and path is not None:
+            current["files"][path] = "\n".join(lines) + ("\n" if lines else "")
+
+    for line in text.splitlines():
+        if line.startswith("=== "):
+            flush_file()
+            path, lines = None, []
+            if line == "=== end":
+                if current is not None:
+                    records.append(current)
+                current = None
+            else:
+                stamp = line.split()
+                current = {"t": float(stamp[1]), "files": {}}
+        elif line.startswith("--- ") and current is not None:
+            flush_file()
+            path, lines = line[4:], []
+        elif line.startswith("!!! ") and path is not None:
+            path = None  # unreadable file: absent from the record
+        elif path is not None:
+            lines.append(line)
+    return records
+
+
+def debugfs_counters(files: dict[str, str], directory: str) -> dict[str, int]:
+    """{counter: value} for files under one debugfs directory (zswap, frontswap, ...)."""
+    out = {}
+    prefix = directory.rstrip("/") + "/"
+    for path, text in files.items():
+        if path.startswith(prefix) and "/" not in path[len(prefix):]:
+            value = text.strip()
+            if value.lstrip("-").isdigit():
+                out[path[len(prefix):]] = int(value)
+    return out
+
+
+def parse_guest_record(files: dict[str, str]) -> dict[str, float]:
+    """One sampler record → a flat {counter: value} row, keys under their kernel names."""
+    row: dict[str, float] = {}
+    row.update(parse_keyvalue(files.get("/proc/vmstat", "")))
+    row.update(parse_meminfo(files.get("/proc/meminfo", "")))
+    row.update(parse_psi(files.get("/proc/pressure/memory", "")))
+    row.update(parse_cpu(files.get("/proc/stat", "")))
+    row.update(debugfs_counters(files, "/sys/kernel/debug/zswap"))
+    row.update(debugfs_counters(files, "/sys/kernel/debug/frontswap"))
+    row.update(debugfs_counters(files, "/sys/kernel/debug/tmem"))
+    return row
+
+
+def qemu_proc_stat(stat_text: str, status_text: str, clk_tck: int) -> dict[str, float]:
+    """Host QEMU process: cumulative CPU seconds and current RSS."""
+    fields = stat_text.rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    rss_kb = 0
+    for line in status_text.splitlines():
+        if line.startswith("VmRSS:"):
+            rss_kb = int(line.split()[1])
+    return {"qemu_cpu_user_s": utime / clk_tck, "qemu_cpu_system_s": stime / clk_tck,
+            "qemu_cpu_s": (utime + stime) / clk_tck, "qemu_rss_bytes": rss_kb * 1024}

@@ -1,0 +1,252 @@
+"""The experiment loop: experiment → (kernel, image, accel) → one VM per run → workload
+and monitors → results. The only module that knows the order of things."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from harness import accel, console, images, kernels, monitors, proc, ui
+from harness.domain import DomainSpec, domain_xml
+from harness.errors import GuestBootError, TmemlabError, VMError
+from harness.experiment import Experiment, Run
+from harness.guest import Guest, free_port
+from harness.results import ResultsDir, host_identity, project_commit
+from harness.vm import Hypervisor
+from harness.workloads import WORKLOADS
+
+BASE_CMDLINE = "console=ttyS0 panic=-1 loglevel=4 root=/dev/vda"
+
+
+class RunFailed(TmemlabError):
+    pass
+
+
+@dataclass
+class Prepared:
+    """Everything resolved once per experiment and shared by its runs."""
+    image: images.Image
+    kernels: dict[str, kernels.Kernel]
+    initrds: dict[str, Path]
+    accel: str
+
+
+def prepare(exp: Experiment, hv: Hypervisor, accel_override: str | None) -> Prepared:
+    with ui.step("guest image (cached by recipe hash)"):
+        image, _built = images.build_image()
+    resolved, initrds = {}, {}
+    for spec in sorted({k.spec for k in exp.kernels}):
+        with ui.step(f"kernel {spec}"):
+            kernel = kernels.resolve(spec)
+            resolved[spec] = kernel
+            initrds[spec] = images.build_initramfs(kernel)
+    first = resolved[exp.kernels[0].spec]
+    chosen = accel.choose(accel_override or exp.guest["accel"], hv, first.vmlinuz,
+                          initrds[first.spec])
+    return Prepared(image, resolved, initrds, chosen)
+
+
+def versions(exp: Experiment, hv: Hypervisor, prep: Prepared) -> dict:
+    return {"host": host_identity(), "accel": prep.accel, **hv.versions(),
+            "tmemlab_commit": project_commit(), "image": prep.image.identity(),
+            "kernels": {spec: k.identity() for spec, k in prep.kernels.items()}}
+
+
+def placeholder_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.bind(str(path))
+
+
+class RunContext:
+    """One run's VM, guest session and scratch files; ``close()`` always tears down."""
+
+    def __init__(self, exp: Experiment, run: Run, prep: Prepared, hv: Hypervisor,
+                 scratch: Path):
+        self.exp, self.run, self.prep, self.hv = exp, run, prep, hv
+        self.work = scratch / run.run_id
+        self.work.mkdir(parents=True)
+        self.name = f"tmemlab-{os.getpid()}-{run.run_id}"[:64]
+        self.console_log = self.work / "console.log"
+        self.guest: Guest | None = None
+        self.dom = None
+
+    def domain_spec(self) -> DomainSpec:
+        kernel = self.prep.kernels[self.run.kernel.spec]
+        root = self.work / "root.qcow2"
+        proc.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
+                  "-b", self.prep.image.root, root])
+        # The tmem channel's socket must exist for libvirt to accept the domain; a bound,
+        # never-listening socket is refused, and QEMU retries each second until a
+        # backend takes the path over.
+        placeholder_socket(self.work / "tmem.sock")
+        swap = None
+        if self.exp.swap["size_mib"] > 0:
+            swap = self.work / "swap.raw"
+            with open(swap, "wb") as f:
+                f.truncate(self.exp.swap["size_mib"] << 20)
+        return DomainSpec(
+            name=self.name, accel=self.prep.accel, memory_mib=self.exp.guest["memory_mib"],
+            vcpus=self.exp.guest["vcpus"], kernel=kernel.vmlinuz,
+            initrd=self.prep.initrds[kernel.spec],
+            cmdline=f"{BASE_CMDLINE} {self.run.kernel.cmdline}".strip(),
+            root_disk=root, swap_disk=swap, console_log=self.console_log,
+            tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
+            swap_iotune=self.exp.swap["iotune"], swap_cache=self.exp.swap["cache"])
+
+    def boot(self) -> float:
+        spec = self.domain_spec()
+        start = time.monotonic()
+        self.dom = self.hv.start(domain_xml(spec), self.name)
+        self.guest = Guest(self.name, spec.ssh_port, self.prep.image.key,
+                           self.prep.image.host_key)
+        deadline = start + self.exp.guest["boot_timeout_s"]
+        try:
+            connected = self.guest.connect(deadline, alive=self._domain_alive)
+        except GuestBootError as err:
+            err.console_tail = console.tail(self.console_log)
+            raise
+        return connected - start
+
+    def _domain_alive(self) -> bool:
+        try:
+            return bool(self.dom.isActive())
+        except Exception:
+            return False
+
+    def close(self) -> None:
+        if self.guest is not None:
+            self.guest.close()
+        self.hv.destroy(self.name)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def _guest_facts(guest: Guest) -> dict:
+    script = ("uname -r; echo @@; cat /proc/swaps; echo @@; "
+              "grep -H . /sys/module/zswap/parameters/* 2>/dev/null; echo @@; "
+              "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo")
+    _status, out, _err = guest.run(script, timeout=60)
+    parts = out.split("@@\n")
+    facts = {"uname_r": parts[0].strip()}
+    if len(parts) > 1:
+        from harness.parsers import parse_swaps
+        facts["swaps"] = parse_swaps(parts[1])
+    if len(parts) > 2:
+        facts["zswap_parameters"] = {
+            line.split(":", 1)[0].rsplit("/", 1)[-1]: line.split(":", 1)[1]
+            for line in parts[2].splitlines() if ":" in line}
+    return facts
+
+
+def new_record(ctx: RunContext) -> dict:
+    run, exp = ctx.run, ctx.exp
+    workload = WORKLOADS[run.workload.name]
+    kernel = ctx.prep.kernels[run.kernel.spec]
+    return {
+        "run_id": run.run_id, "label": run.label, "iteration": run.iteration,
+        "status": "failed", "failure": None,
+        "kernel": {**kernel.identity(), "cmdline_extra": run.kernel.cmdline,
+                   "label": run.kernel.label},
+        "workload": {"name": run.workload.name, "label": run.workload.label,
+                     "params": run.workload.params,
+                     "command": workload.command(run.workload.params)},
+        "guest": {"memory_mib": exp.guest["memory_mib"], "vcpus": exp.guest["vcpus"],
+                  "swap_mib": exp.swap["size_mib"], "swap_iotune": exp.swap["iotune"],
+                  "accel": ctx.prep.accel},
+    }
+
+
+def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
+    """Boot, sample, run the workload; fills ``record`` as it goes, raises on failure."""
+    run = ctx.run
+    workload = WORKLOADS[run.workload.name]
+    status_cb("booting")
+    record["boot_seconds"] = round(ctx.boot(), 2)
+    record["guest"].update(_guest_facts(ctx.guest))
+    monitor = monitors.Monitor(ctx.guest.stream(monitors.sampler_command()), ctx.dom,
+                               ctx.hv.pid(ctx.name))
+    monitor.start()
+    time.sleep(1.5)  # a baseline sample before the workload starts
+    status_cb(f"{run.workload.name} running")
+    started = time.monotonic()
+    try:
+        status, out, err = ctx.guest.run(record["workload"]["command"],
+                                         timeout=run.workload.timeout_s)
+    except socket.timeout as exc:
+        raise RunFailed(f"workload timeout after {run.workload.timeout_s} s") from exc
+    finally:
+        record["workload_wall_s"] = round(time.monotonic() - started, 2)
+        time.sleep(1.2)  # one sample after the workload
+        monitor.stop()
+        record["series_rows"] = monitor.rows
+    result, failure = workload.parse(status, out, err)
+    record["deltas"], record["summary"] = monitors.summarize(monitor.rows)
+    record["result"] = result
+    record["workload_stderr_tail"] = "\n".join(err.strip().splitlines()[-10:])
+    panic = console.kernel_failure(ctx.console_log)
+    if panic:
+        failure = f"kernel failure on console: {panic}"
+    if failure:
+        raise RunFailed(failure)
+    record["status"] = "passed"
+
+
+def run_one(ctx: RunContext, results: ResultsDir, status_cb) -> dict:
+    """One run, start to teardown. A failure is recorded (with the console tail) and
+    returned, never raised: the experiment goes on with the next run."""
+    record = new_record(ctx)
+    try:
+        execute_run(ctx, record, status_cb)
+    except (RunFailed, GuestBootError, VMError, paramiko.SSHException, EOFError,
+            OSError) as err:
+        reason = str(err) or type(err).__name__
+        if isinstance(err, (paramiko.SSHException, EOFError, ConnectionError)):
+            reason = f"SSH connection lost: {reason}"
+        record["status"] = "failed"
+        record["failure"] = {"reason": reason, "console_tail": console.tail(ctx.console_log)}
+    finally:
+        results.save_console(ctx.run.run_id, ctx.console_log)
+        ctx.close()
+    rows = record.pop("series_rows", [])
+    results.write_series(ctx.run.run_id, rows)
+    results.write_run(record)
+    return record
+
+
+def run_experiment(exp: Experiment, results_root: Path, accel_override: str | None = None,
+                   libvirt_uri: str | None = None) -> tuple[ResultsDir, list[dict]]:
+    """Run every run of ``exp``; domains are destroyed whatever happens."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    results = ResultsDir(results_root, exp.name)
+    results.write_experiment(exp.resolved())
+    records: list[dict] = []
+    with Hypervisor(libvirt_uri or exp.libvirt_uri) as hv:
+        prep = prepare(exp, hv, accel_override)
+        results.write_versions(versions(exp, hv, prep))
+        scratch = Path(results.path) / ".scratch"
+        runs = exp.runs()
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                   TextColumn("{task.fields[phase]}"))
+        try:
+            with Progress(*columns, console=ui.console) as progress:
+                task = progress.add_task(exp.name, total=len(runs), phase="")
+                for run in runs:
+                    def phase(text: str, run=run) -> None:
+                        progress.update(task, phase=f"{run.run_id}: {text}")
+                    ctx = RunContext(exp, run, prep, hv, scratch)
+                    record = run_one(ctx, results, phase)
+                    records.append(record)
+                    mark = "[green]passed[/]" if record["status"] == "passed" else \
+                        f"[red]FAILED[/] ({record['failure']['reason']})"
+                    progress.console.print(f"{run.run_id}: {mark}")
+                    progress.advance(task)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return results, records

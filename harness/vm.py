@@ -1,0 +1,185 @@
+"""libvirt plumbing: one connection per harness run, domains that never outlive it.
+
+Default URI ``qemu:///embed?root=<cache>/libvirt`` runs libvirt's QEMU driver inside this
+process (no daemon); it needs an event loop thread. Every domain this harness creates is
+registered with the reaper (harness/reaper.py) and destroyed in ``close()``; on start-up
+any ``tmemlab-`` domain left by a dead run is destroyed first.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from harness.errors import VMError
+from harness.paths import cache_dir
+
+# libvirt logs warnings (e.g. "tainted: custom-argv", DAC relabel notes) to stderr; keep
+# them in a file. Read once when the library initialises, so set before the import.
+os.environ.setdefault("LIBVIRT_LOG_OUTPUTS", f"3:file:{cache_dir('libvirt')}/libvirt-client.log")
+import libvirt  # noqa: E402
+
+log = logging.getLogger("tmemlab.vm")
+DOMAIN_PREFIX = "tmemlab-"
+_event_loop_started = False
+
+# The embedded driver reads <root>/etc/qemu.conf. stdio_handler=file: no virtlogd daemon.
+# QEMU runs as the invoking user: the cache lives under $HOME (0700 for root), which
+# Debian's default libvirt-qemu user could not even traverse.
+EMBED_QEMU_CONF = 'stdio_handler = "file"\nuser = "+{uid}"\ngroup = "+{gid}"\n'
+
+
+def default_uri() -> str:
+    return f"qemu:///embed?root={cache_dir('libvirt')}"
+
+
+def _start_event_loop() -> None:
+    global _event_loop_started
+    if _event_loop_started:
+        return
+    libvirt.virEventRegisterDefaultImpl()
+
+    def loop() -> None:
+        while True:
+            libvirt.virEventRunDefaultImpl()
+
+    threading.Thread(target=loop, name="libvirt-events", daemon=True).start()
+    _event_loop_started = True
+
+
+def _silence_libvirt_stderr() -> None:
+    # libvirt prints every error to stderr by default; we report them ourselves.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+
+
+def qemu_pid(name: str) -> int | None:
+    """PID of the QEMU process running domain ``name`` (works for embed and system URIs)."""
+    needle = f"guest={name},".encode()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                if needle in f.read():
+                    return int(entry.name)
+        except OSError:
+            continue
+    return None
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+class Hypervisor:
+    """A libvirt connection plus the bookkeeping that guarantees cleanup."""
+
+    def __init__(self, uri: str | None = None):
+        self.uri = uri or default_uri()
+        if self.uri.startswith("qemu:///embed"):
+            root = Path(self.uri.split("root=", 1)[1].split("&")[0])
+            (root / "etc").mkdir(parents=True, exist_ok=True)
+            (root / "etc" / "qemu.conf").write_text(
+                EMBED_QEMU_CONF.format(uid=os.getuid(), gid=os.getgid()))
+        _start_event_loop()
+        _silence_libvirt_stderr()
+        try:
+            self.conn = libvirt.open(self.uri)
+        except libvirt.libvirtError as err:
+            raise VMError(f"cannot open libvirt {self.uri}: {err.get_error_message()}") from err
+        self._domains: dict[str, int | None] = {}
+        self._reaper = subprocess.Popen([sys.executable, "-m", "harness.reaper"],
+                                        stdin=subprocess.PIPE, text=True,
+                                        start_new_session=True)
+        self.destroy_leftovers()
+
+    def versions(self) -> dict:
+        lib = self.conn.getLibVersion()
+        hv = self.conn.getVersion()
+
+        def fmt(v: int) -> str:
+            return f"{v // 1000000}.{v // 1000 % 1000}.{v % 1000}"
+        return {"libvirt": fmt(lib), "qemu": fmt(hv), "libvirt_uri": self.uri}
+
+    def destroy_leftovers(self) -> list[str]:
+        """Destroy domains a previous, dead tmemlab run left behind."""
+        gone = []
+        for dom in self.conn.listAllDomains():
+            if dom.name().startswith(DOMAIN_PREFIX) and dom.name() not in self._domains:
+                pid = qemu_pid(dom.name())
+                self._destroy_domain(dom, pid)
+                gone.append(dom.name())
+        if gone:
+            log.warning("destroyed leftover domains: %s", ", ".join(gone))
+        return gone
+
+    def start(self, xml: str, name: str) -> libvirt.virDomain:
+        try:
+            dom = self.conn.createXML(xml, 0)
+        except libvirt.libvirtError as err:
+            raise VMError(f"cannot start {name}: {err.get_error_message()}") from err
+        pid = qemu_pid(name)
+        self._domains[name] = pid
+        if pid:
+            self._reaper.stdin.write(f"+{pid}\n")
+            self._reaper.stdin.flush()
+        return dom
+
+    def pid(self, name: str) -> int | None:
+        return self._domains.get(name)
+
+    def destroy(self, name: str) -> None:
+        pid = self._domains.pop(name, None)
+        try:
+            dom = self.conn.lookupByName(name)
+        except libvirt.libvirtError:
+            dom = None
+        self._destroy_domain(dom, pid)
+        if pid and self._reaper.poll() is None:
+            self._reaper.stdin.write(f"-{pid}\n")
+            self._reaper.stdin.flush()
+
+    @staticmethod
+    def _destroy_domain(dom, pid: int | None) -> None:
+        if dom is not None:
+            try:
+                dom.destroy()
+            except libvirt.libvirtError:
+                pass  # already gone
+        if pid:  # belt and braces: the process itself must be gone before we return
+            for _ in range(50):
+                if not _alive(pid):
+                    return
+                time.sleep(0.1)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def close(self) -> None:
+        for name in list(self._domains):
+            self.destroy(name)
+        try:
+            self.conn.close()
+        except libvirt.libvirtError:
+            pass
+        if self._reaper.poll() is None:
+            self._reaper.stdin.close()
+            self._reaper.wait(timeout=10)
+
+    def __enter__(self) -> Hypervisor:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,164 @@
+"""Workloads run inside the guest: how to validate their parameters, build the command,
+and turn their output into a result. Looked up by name in WORKLOADS."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass
+from typing import Callable
+
+import yaml
+
+SIZE = re.compile(r"^\d+[KMG]?$")
+PATTERNS = ("seq", "random", "zipf")
+MIX_KINDS = ("zero", "dup", "text", "random")
+
+
+def _mix(value) -> str:
+    """{"zero": 10, ...} or "zero=10,..." → the pressure tool's --mix string."""
+    if isinstance(value, dict):
+        pairs = value.items()
+    elif isinstance(value, str):
+        pairs = [p.split("=", 1) for p in value.split(",") if p]
+    else:
+        raise ValueError(f"mix: expected a mapping like {{zero: 10, text: 90}}, got {value!r}")
+    out = {}
+    for kind, pct in pairs:
+        if kind not in MIX_KINDS:
+            raise ValueError(f"mix: unknown page kind {kind!r} (known: {', '.join(MIX_KINDS)})")
+        out[kind] = int(pct)
+    if sum(out.values()) != 100:
+        raise ValueError(f"mix: percentages add up to {sum(out.values())}, not 100")
+    return ",".join(f"{k}={v}" for k, v in out.items())
+
+
+@dataclass(frozen=True)
+class Param:
+    check: Callable[[object], bool]
+    hint: str
+    flag: str | None = None        # command-line flag; None for harness-only params
+
+
+def _is_int(lo: float, hi: float) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _is_num(lo: float, hi: float) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and lo <= v <= hi
+
+
+PRESSURE_PARAMS = {
+    "size": Param(lambda v: isinstance(v, str) and bool(SIZE.match(v)), "like 512M", "--size"),
+    "size_pct_of_ram": Param(_is_int(1, 10000), "1..10000", "--size-pct-of-ram"),
+    "passes": Param(_is_int(1, 10**6), "1..1e6", "--passes"),
+    "duration": Param(_is_num(1, 86400), "seconds", "--duration"),
+    "threads": Param(_is_int(1, 256), "1..256", "--threads"),
+    "pattern": Param(lambda v: v in PATTERNS, " | ".join(PATTERNS), "--pattern"),
+    "zipf_theta": Param(_is_num(0.01, 5), "0.01..5", "--zipf-theta"),
+    "write_ratio": Param(_is_num(0, 1), "0..1", "--write-ratio"),
+    "seed": Param(_is_int(0, 2**63), "an integer", "--seed"),
+    "mix": Param(lambda v: bool(_mix(v)), "zero/dup/text/random percentages", "--mix"),
+    "thp": Param(lambda v: isinstance(v, bool), "true|false", "--thp"),
+}
+
+
+def _check(params: dict, table: dict[str, Param]) -> None:
+    for key, value in params.items():
+        spec = table.get(key)
+        if spec is None:
+            raise ValueError(f"unknown parameter {key!r} (known: {', '.join(table)})")
+        try:
+            ok = spec.check(value)
+        except ValueError as err:
+            raise ValueError(str(err)) from err
+        if not ok:
+            raise ValueError(f"{key}={value!r}: expected {spec.hint}")
+
+
+class Pressure:
+    name = "pressure"
+    binary = "/usr/local/bin/pressure"
+
+    def validate(self, params: dict) -> None:
+        _check(params, PRESSURE_PARAMS)
+        if "size" in params and "size_pct_of_ram" in params:
+            raise ValueError("give size or size_pct_of_ram, not both")
+        if "passes" in params and "duration" in params:
+            raise ValueError("give passes or duration, not both")
+
+    def command(self, params: dict) -> str:
+        argv = [self.binary]
+        for key, value in params.items():
+            flag = PRESSURE_PARAMS[key].flag
+            if key == "mix":
+                argv += [flag, _mix(value)]
+            elif key == "thp":
+                argv += [flag] if value else []
+            else:
+                argv += [flag, str(value)]
+        return shlex.join(argv)
+
+    def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
+        """(result, failure reason or None). Exit 3 = corrupted pages (JSON still printed)."""
+        try:
+            result = json.loads(stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            tail = (stderr or stdout).strip().splitlines()[-3:]
+            return {}, f"pressure printed no JSON result (exit {status}): {' | '.join(tail)}"
+        corrupted = result.get("corrupted_pages")
+        if corrupted is None:
+            return result, "pressure result has no corrupted_pages"
+        if corrupted:
+            return result, f"{corrupted} corrupted pages"
+        if status != 0:
+            return result, f"pressure exited {status}"
+        return result, None
+
+
+STRESS_PARAMS = {
+    "vm": Param(_is_int(1, 256), "number of vm workers"),
+    "vm_bytes": Param(lambda v: isinstance(v, str) and bool(re.match(r"^\d+[KMG%]?$", v)),
+                      "like 256M or 150%"),
+    "vm_method": Param(lambda v: isinstance(v, str) and v.isidentifier() or v == "all",
+                       "a stress-ng --vm-method name"),
+    "duration": Param(_is_int(1, 86400), "seconds"),
+}
+
+
+class StressNg:
+    name = "stress-ng"
+
+    def validate(self, params: dict) -> None:
+        _check(params, STRESS_PARAMS)
+
+    def command(self, params: dict) -> str:
+        argv = ["stress-ng", "--vm", str(params.get("vm", 1)),
+                "--vm-bytes", str(params.get("vm_bytes", "150%")),
+                "--vm-method", str(params.get("vm_method", "all")),
+                "--verify", "--timeout", f"{params.get('duration', 30)}s",
+                "--metrics", "--yaml", "/tmp/stress-ng.yaml"]
+        # stress-ng's YAML goes to a file; print it after so one stream carries everything.
+        return f"{shlex.join(argv)}; rc=$?; echo '---'; cat /tmp/stress-ng.yaml; exit $rc"
+
+    def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
+        fails = len(re.findall(r"\bfail:|verif\w* fail", stdout + stderr, re.I))
+        result = {"verify_failures": fails, "exit_status": status}
+        try:
+            doc = yaml.safe_load(stdout.split("\n---\n", 1)[1]) or {}
+            for metric in doc.get("metrics", []):
+                if metric.get("stressor") == "vm":
+                    result["bogo_ops"] = metric.get("bogo-ops")
+                    result["bogo_ops_per_sec"] = metric.get("bogo-ops-per-second-real-time")
+                    result["elapsed_s"] = metric.get("wall-clock-time")
+        except (IndexError, yaml.YAMLError, AttributeError):
+            return result, f"stress-ng printed no metrics (exit {status})"
+        if fails:
+            return result, f"stress-ng reported {fails} verification failures"
+        if status != 0:
+            return result, f"stress-ng exited {status}"
+        return result, None
+
+
+WORKLOADS = {w.name: w for w in (Pressure(), StressNg())}

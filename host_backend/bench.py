@@ -112,6 +112,58 @@ def run_unbatched(conn: Conn, op: str, pool: int, n: int, pages: list[bytes]):
     return n, clock() - t_start, lat
 
 
+def run_window(conn: Conn, op: str, pool: int, n: int, window: int, pages: list[bytes]):
+    """Unbatched ops (one per frame) with up to `window` frames in flight, as several vCPUs
+    storing at once through one relay would send them; replies come back in order."""
+    code = OP_CODES[op]
+    pack = p.HEADER.pack
+    npages = len(pages)
+    clock = time.perf_counter_ns
+    sent_at = [0] * n
+    lat = []
+
+    def frames(lo: int, hi: int) -> bytes:
+        now = clock()
+        parts = []
+        for i in range(lo, hi):
+            sent_at[i] = now
+            if op == "put":
+                parts.append(pack(p.MAGIC, 1, code, 0, i, pool, i, 1, 0, 0, PAGE, 0))
+                parts.append(pages[i % npages])
+            else:
+                parts.append(pack(p.MAGIC, 1, code, 0, i, pool, i, 1, 0, 0, 0, 0))
+        return b"".join(parts)
+
+    buf = bytearray()
+    sent = min(window, n)
+    done = 0
+    t_start = clock()
+    conn.sock.sendall(frames(0, sent))
+    while done < n:
+        chunk = conn.sock.recv(1 << 20)
+        if not chunk:
+            raise ConnectionError("server closed")
+        buf += chunk
+        pos = 0
+        now = clock()
+        while len(buf) - pos >= p.HEADER_SIZE:
+            hdr = p.HEADER.unpack_from(buf, pos)
+            end = pos + p.HEADER_SIZE + hdr[p.H_LENGTH]
+            if end > len(buf):
+                break
+            if hdr[p.H_STATUS]:
+                raise RuntimeError(f"{op} {hdr[p.H_REQ]}: status {hdr[p.H_STATUS]}")
+            lat.append(now - sent_at[hdr[p.H_REQ]])
+            done += 1
+            pos = end
+        del buf[:pos]
+        more = min(n, done + window) - sent
+        if more > 0:
+            conn.sock.sendall(frames(sent, sent + more))
+            sent += more
+    return n, clock() - t_start, lat
+
+
 def run_batched(conn: Conn, op: str, pool: int, n: int, batch: int, pages: list[bytes]):
     code = BATCH_CODES[op]
     lat = []
@@ -164,6 +216,28 @@ def run_echo(path: str, size: int, n: int) -> float:
     return n / (elapsed / 1e9)
 
 
+def run_echo_window(path: str, size: int, n: int, window: int) -> float:
+    """Frames per second with `window` frames in flight (reference for pipelined rows)."""
+    conn = Conn(path)
+    msg = os.urandom(size)
+    t0 = time.perf_counter_ns()
+    sent = min(window, n)
+    conn.sock.sendall(msg * sent)
+    received = 0
+    while received < n * size:
+        k = conn.sock.recv_into(conn.view)
+        if not k:
+            raise ConnectionError("echo server closed")
+        received += k
+        more = min(n, received // size + window) - sent
+        if more > 0:
+            conn.sock.sendall(msg * more)
+            sent += more
+    elapsed = time.perf_counter_ns() - t0
+    conn.sock.close()
+    return n / (elapsed / 1e9)
+
+
 def _start(argv: list[str], sock: str) -> subprocess.Popen:
     proc = subprocess.Popen(argv)
     deadline = time.monotonic() + 20
@@ -182,7 +256,7 @@ def bench_mode(tmp: str, compression: str, args, pages, echo: dict) -> list[dict
                     ctl)
     rows = []
     try:
-        for batched in (False, True):
+        for batched, window in ((False, 1), (False, args.window), (True, 1)):
             conn = Conn(sock)
             conn.sock.sendall(p.encode(p.Op.HELLO, 0, payload=p.hello_payload("bench")))
             conn.reply()
@@ -194,14 +268,17 @@ def bench_mode(tmp: str, compression: str, args, pages, echo: dict) -> list[dict
                 cpu0 = _cpu_s(server.pid)
                 if batched:
                     done, ns, lat = run_batched(conn, op, pool, n, args.batch, pages)
+                elif window > 1:
+                    done, ns, lat = run_window(conn, op, pool, n, window, pages)
                 else:
                     done, ns, lat = run_unbatched(conn, op, pool, n, pages)
                 cpu = _cpu_s(server.pid) - cpu0
                 ops_s = done / (ns / 1e9)
                 p50, p99 = _percentiles(lat)
-                ref = echo["batched" if batched else "single"]
+                ref = echo["batched" if batched else "window" if window > 1 else "single"]
                 rows.append({
                     "mode": op, "batched": batched, "batch": args.batch if batched else 1,
+                    "window": window,
                     "compression": compression, "ops_per_s": round(ops_s),
                     "mb_per_s": round(ops_s * PAGE / 1e6, 1),
                     "p50_us": round(p50, 1), "p99_us": round(p99, 1),
@@ -221,13 +298,14 @@ def bench_mode(tmp: str, compression: str, args, pages, echo: dict) -> list[dict
 
 
 def print_table(rows: list[dict], echo: dict) -> None:
-    print(f"echo reference: {echo['single']:,.0f} frames/s (4 KiB), "
-          f"{echo['batched']:,.0f} pages/s (batched frames)")
-    cols = ("compression", "mode", "batch", "ops_per_s", "mb_per_s", "p50_us", "p99_us",
+    print(f"echo reference: {echo['single']:,.0f} frames/s (4 KiB, 1 in flight), "
+          f"{echo['window']:,.0f} frames/s (window), "
+          f"{echo['batched']:,.0f} pages/s (batch-sized frames)")
+    cols = ("compression", "mode", "batch", "window", "ops_per_s", "mb_per_s", "p50_us", "p99_us",
             "server_cpu_us_per_op", "echo_ratio")
-    print("  ".join(f"{c:>12}" for c in cols))
+    print(" ".join(f"{c.replace('server_cpu_us_per_op', 'srv_cpu_us'):>11}" for c in cols))
     for row in rows:
-        print("  ".join(f"{row[c]:>12}" for c in cols))
+        print(" ".join(f"{row[c]:>11}" for c in cols))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -235,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ops", type=int, default=20000, help="ops per unbatched run")
     parser.add_argument("--batch-ops", type=int, default=100000, help="pages per batched run")
     parser.add_argument("--batch", type=int, default=64, help="pages per batch frame")
+    parser.add_argument("--window", type=int, default=16,
+                        help="frames in flight for the pipelined unbatched rows")
     parser.add_argument("--compression", default="none,zlib,lz4,zstd")
     parser.add_argument("--out", default="results/bench-backend.json")
     parser.add_argument("--echo-server", help=argparse.SUPPRESS)
@@ -250,6 +330,7 @@ def main(argv: list[str] | None = None) -> int:
                             echo_sock], echo_sock)
         try:
             echo = {"single": run_echo(echo_sock, PAGE, args.ops),
+                    "window": run_echo_window(echo_sock, PAGE, args.ops, args.window),
                     "batched": run_echo(echo_sock, PAGE * args.batch,
                                         max(1, args.batch_ops // args.batch)) * args.batch}
             for compression in args.compression.split(","):

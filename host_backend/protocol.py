@@ -112,13 +112,40 @@ class BadPayload(ProtocolError):
     """A payload whose inner structure does not match its op (a recoverable error)."""
 
 
-class FrameDecoder:
-    """Splits a byte stream into (header tuple, payload memoryview) frames.
+def split_frames(buf, pos: int, end: int, max_payload: int):
+    """Split buf[pos:end] into complete frames: (frames, new pos, bytes needed, error).
 
-    It buffers only bytes that actually arrived: a length field is checked against
-    `max_payload` before anything waits for it, and never used to allocate. A stream that
-    cannot be resynchronised sets `error` (frames before the bad one are still returned)
-    and every later `feed` returns nothing.
+    `frames` holds (header tuple, payload memoryview into buf). `needed` is the size of the
+    first incomplete frame (a header until its header is complete). A length is checked
+    against `max_payload` as soon as its header is complete, and never used to allocate.
+    """
+    frames = []
+    mv = memoryview(buf)
+    unpack = HEADER.unpack_from
+    need = HEADER_SIZE
+    while end - pos >= HEADER_SIZE:
+        hdr = unpack(buf, pos)
+        if hdr[0] != MAGIC:
+            return frames, pos, need, BadMagic(hdr[0])
+        length = hdr[H_LENGTH]
+        if length > max_payload:
+            return frames, pos, need, FrameTooLarge(length, max_payload)
+        start = pos + HEADER_SIZE
+        stop = start + length
+        if stop > end:
+            need = stop - pos
+            break
+        frames.append((hdr, mv[start:stop]))
+        pos = stop
+    return frames, pos, need, None
+
+
+class FrameDecoder:
+    """Splits a byte stream fed as bytes objects into frames (clients and tests).
+
+    It buffers only bytes that actually arrived. A stream that cannot be resynchronised
+    sets `error` (frames before the bad one are still returned) and every later `feed`
+    returns nothing.
     """
 
     __slots__ = ("_buf", "_need", "error", "max_payload")
@@ -143,31 +170,74 @@ class FrameDecoder:
                 return []
             data = bytes(buf)
             buf.clear()
-        frames = []
-        mv = memoryview(data)
-        pos = 0
-        n = len(data)
-        unpack = HEADER.unpack_from
-        need = HEADER_SIZE
-        while n - pos >= HEADER_SIZE:
-            hdr = unpack(data, pos)
-            if hdr[0] != MAGIC:
-                self.error = BadMagic(hdr[0])
-                return frames
-            length = hdr[H_LENGTH]
-            if length > self.max_payload:
-                self.error = FrameTooLarge(length, self.max_payload)
-                return frames
-            start = pos + HEADER_SIZE
-            end = start + length
-            if end > n:
-                need = end - pos
-                break
-            frames.append((hdr, mv[start:end]))
-            pos = end
-        self._need = need
-        if pos < n:
-            buf += mv[pos:]
+        frames, pos, self._need, self.error = split_frames(data, 0, len(data),
+                                                           self.max_payload)
+        if pos < len(data) and self.error is None:
+            buf += memoryview(data)[pos:]
+        return frames
+
+
+class FrameBuffer:
+    """The server's receive buffer: the transport reads straight into it (no bytes object
+    per read) and frames are split in place.
+
+    Protocol: `writable()` gives the memoryview to receive into, `written(n)` says n bytes
+    arrived and returns the complete frames, whose payloads are views into the buffer:
+    use (or copy) them before the next `writable()`. The buffer grows only by doubling
+    when received data fills it, so its size stays within twice what actually arrived
+    (and within one maximal frame), whatever a length field claims.
+    """
+
+    __slots__ = ("_buf", "_end", "_start", "base_size", "error", "limit", "max_payload",
+                 "need")
+
+    MIN_READ = 16 * 1024
+
+    def __init__(self, size: int = 256 * 1024, max_payload: int = MAX_PAYLOAD):
+        self._buf = bytearray(size)
+        self._start = 0
+        self._end = 0
+        self.base_size = size
+        self.max_payload = max_payload
+        self.limit = max(size, HEADER_SIZE + max_payload + self.MIN_READ)
+        self.need = HEADER_SIZE
+        self.error: ProtocolError | None = None
+
+    @property
+    def buffered(self) -> int:
+        return self._end - self._start
+
+    @property
+    def capacity(self) -> int:
+        return len(self._buf)
+
+    def writable(self) -> memoryview:
+        start, end, buf = self._start, self._end, self._buf
+        if self.error is not None:
+            start = end = 0  # a broken stream: whatever else arrives is dropped
+        if start == end and len(buf) > self.base_size:
+            buf = self._buf = bytearray(self.base_size)  # a big frame has gone: shrink back
+            start = end = 0
+        elif len(buf) - end < self.MIN_READ:
+            pending = end - start
+            if len(buf) - pending < self.MIN_READ and len(buf) < self.limit:
+                grown = bytearray(min(self.limit, 2 * len(buf)))
+                grown[:pending] = buf[start:end]
+                buf = self._buf = grown
+            elif start:
+                buf[:pending] = buf[start:end]
+            start, end = 0, pending
+        self._start, self._end = start, end
+        return memoryview(buf)[end:]
+
+    def written(self, n: int) -> list[tuple[tuple, memoryview]]:
+        self._end += n
+        if self.error is not None or self._end - self._start < self.need:
+            return []
+        frames, self._start, self.need, self.error = split_frames(
+            self._buf, self._start, self._end, self.max_payload)
+        if self._start == self._end:
+            self._start = self._end = 0
         return frames
 
 

@@ -24,7 +24,7 @@ import struct
 from collections import OrderedDict
 
 from . import codec as pagecodec
-from .codec import DEDUP, SAME
+from .codec import DEDUP, RAW, SAME
 from .protocol import MAX_PAGE_SHIFT, MIN_PAGE_SHIFT, Status, oid_key
 from .stats import PoolStats
 
@@ -248,24 +248,31 @@ class PageStore:
         if len(page) != pool.page_size:
             st.rejects["bad_size"] += 1
             return BAD_REQUEST
-        objects = pool.objects
-        obj = objects.get(oid)
+        obj = pool.objects.get(oid)
         if obj is not None and index in obj:
             self._drop(guest, pool, oid, index, obj)
         data = page if isinstance(page, bytes) else bytes(page)
-        word = pagecodec.fill_word(data)
-        if word is not None:
+        # Same-filled test, cheapest reject first: two ints, then 8 bytes, then the page.
+        if data[0] == data[-8] and data[:8] == data[-8:] and data[8:] == data[:-8]:
             st.same_filled += 1
-            entry = (SAME, word)
+            entry = (SAME, data[:8])
+            cost = ENTRY_OVERHEAD
         elif self.dedup and not pool.persistent:
             return self._put_dedup(guest, pool, oid, index, data)
+        elif self.codec.compress is None:
+            entry = (RAW, data)
+            cost = ENTRY_OVERHEAD + len(data)
         else:
             kind, blob, poor = pagecodec.encode(self.codec, data)
             if poor:
                 st.compress_poor += 1
             entry = (kind, blob)
-        cost = _cost(entry)
-        if not self._fits(guest, cost, st):
+            cost = _cost(entry)
+        # Inline fast path of _fits(): nothing over any limit.
+        if not ((guest.max_pages is None or guest.pages < guest.max_pages)
+                and (guest.max_bytes is None or guest.bytes + cost <= guest.max_bytes)
+                and (self.cap_bytes is None or self.bytes + cost <= self.cap_bytes)
+                ) and not self._fits(guest, cost, st):
             return NO_SPACE
         self._insert(guest, pool, oid, index, entry, cost)
         return OK

@@ -137,3 +137,38 @@ def test_hello_and_new_pool_payloads():
 def test_batch_reply_parse():
     body = p.BATCH_REPLY.pack(0, 3) + b"abc" + p.BATCH_REPLY.pack(1, 0)
     assert p.parse_batch_reply(body, 2) == [(0, b"abc"), (1, b"")]
+
+
+def _fill(fb: p.FrameBuffer, data: bytes, step: int) -> list:
+    """Receive `data` into `fb` as a transport would, at most `step` bytes a read."""
+    got = []
+    pos = 0
+    while pos < len(data):
+        view = fb.writable()
+        k = min(len(view), step, len(data) - pos)
+        view[:k] = data[pos:pos + k]
+        pos += k
+        got += [(h[p.H_REQ], bytes(d)) for h, d in fb.written(k)]
+    return got
+
+
+@settings(max_examples=100)
+@given(sizes=st.lists(st.integers(0, 70000), min_size=1, max_size=6),
+       step=st.integers(1, 100000))
+def test_frame_buffer_splits_like_the_decoder_and_stays_bounded(sizes, step):
+    payloads = [bytes([i]) * n for i, n in enumerate(sizes)]
+    stream = b"".join(p.encode(p.Op.PUT, i, payload=d) for i, d in enumerate(payloads))
+    fb = p.FrameBuffer(size=4096)
+    assert _fill(fb, stream, step) == list(enumerate(payloads))
+    assert fb.buffered == 0 and fb.error is None
+    biggest = p.HEADER_SIZE + max(sizes)
+    assert fb.capacity <= max(4096, 2 * (biggest + fb.MIN_READ))
+    fb.writable()
+    assert fb.capacity == 4096  # shrinks back once the big frames are gone
+
+
+def test_frame_buffer_refuses_a_huge_length_without_growing():
+    fb = p.FrameBuffer(size=4096)
+    hdr = p.HEADER.pack(p.MAGIC, 1, p.Op.PUT, 0, 1, 0, 0, 0, 0, 0, 0xFFFFFFF0, 0)
+    assert _fill(fb, hdr + b"x" * 100, 1000) == []
+    assert isinstance(fb.error, p.FrameTooLarge) and fb.capacity == 4096

@@ -168,7 +168,7 @@ def test_frame_buffer_splits_like_the_decoder_and_stays_bounded(sizes, step):
 
 
 def test_frame_buffer_refuses_a_huge_length_without_growing():
-    fb = p.FrameBuffer(size=4096)
+    fb = p.FrameBuffer(size=65536)
     hdr = p.HEADER.pack(p.MAGIC, 1, p.Op.PUT, 0, 1, 0, 0, 0, 0, 0, 0xFFFFFFF0, 0)
-    assert _fill(fb, hdr + b"x" * 100, 1000) == []
-    assert isinstance(fb.error, p.FrameTooLarge) and fb.capacity == 4096
+    assert _fill(fb, hdr + b"x" * 200000, 1000) == []
+    assert isinstance(fb.error, p.FrameTooLarge) and fb.capacity == 65536

@@ -185,7 +185,8 @@ class FrameBuffer:
     arrived and returns the complete frames, whose payloads are views into the buffer:
     use (or copy) them before the next `writable()`. The buffer grows only by doubling
     when received data fills it, so its size stays within twice what actually arrived
-    (and within one maximal frame), whatever a length field claims.
+    (and within one maximal frame), whatever a length field claims; once empty, a buffer
+    grown past 4x its base size shrinks back.
     """
 
     __slots__ = ("_buf", "_end", "_start", "base_size", "error", "limit", "max_payload",
@@ -215,8 +216,10 @@ class FrameBuffer:
         start, end, buf = self._start, self._end, self._buf
         if self.error is not None:
             start = end = 0  # a broken stream: whatever else arrives is dropped
-        if start == end and len(buf) > self.base_size:
-            buf = self._buf = bytearray(self.base_size)  # a big frame has gone: shrink back
+        if start == end and len(buf) > 4 * self.base_size:
+            # Huge frames (2 MiB pages) have gone: shrink back. Moderately grown buffers
+            # stay, or every batch frame a bit over base_size would reallocate.
+            buf = self._buf = bytearray(self.base_size)
             start = end = 0
         elif len(buf) - end < self.MIN_READ:
             pending = end - start

@@ -72,6 +72,19 @@ def _cmd_kernel(args) -> int:
     return 0
 
 
+def _cmd_boot(args) -> int:
+    """virtme-ng style: boot one guest, run a command in it, print its output, destroy."""
+    from harness import experiment, runner
+
+    exp = experiment.adhoc(args.kernel, args.cmdline, args.memory, args.swap)
+    command = " ".join(args.command) or "uname -a; cat /proc/swaps"
+    status, out, err = runner.boot_and_run(exp, command, args.accel, args.libvirt_uri,
+                                           timeout=args.timeout)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return status
+
+
 def _cmd_cleanup(args) -> int:
     from harness.vm import Hypervisor
 
@@ -116,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     kernel_sub.add_parser("list", help="kernels tmemlab knows")
     kernel.set_defaults(func=_cmd_kernel)
 
+    boot = sub.add_parser("boot", help="boot a guest, run a command in it, destroy it")
+    boot.add_argument("kernel", help="e.g. distro:debian-6.1")
+    boot.add_argument("command", nargs="*", help="shell command (default: uname -a)")
+    boot.add_argument("--cmdline", default="", help="extra kernel parameters")
+    boot.add_argument("--memory", type=int, default=256, help="guest MiB")
+    boot.add_argument("--swap", type=int, default=256, help="swap disk MiB (0: none)")
+    boot.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    boot.add_argument("--libvirt-uri")
+    boot.add_argument("--timeout", type=int, default=600, help="command timeout, s")
+    boot.set_defaults(func=_cmd_boot)
+
     cleanup = sub.add_parser("cleanup", help="destroy domains left by a dead run")
     cleanup.add_argument("--libvirt-uri")
     cleanup.set_defaults(func=_cmd_cleanup)
@@ -142,7 +166,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] in FORWARDED:
             return _forward(*FORWARDED[argv[0]], argv[1:])
+        tail: list[str] = []
+        if argv and argv[0] == "boot" and "--" in argv:  # boot KERNEL [opts] -- COMMAND...
+            cut = argv.index("--")
+            argv, tail = argv[:cut], argv[cut + 1:]
         args = build_parser().parse_args(argv)
+        if tail:
+            args.command = tail
         logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                             format="%(name)s: %(message)s")
         return args.func(args)

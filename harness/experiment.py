@@ -217,6 +217,10 @@ def load(path: Path) -> Experiment:
         mark = getattr(err, "problem_mark", None)
         c.fail(f"line {mark.line + 1}" if mark else "(yaml)", f"invalid YAML: "
                f"{getattr(err, 'problem', None) or err}")
+    return _from_data(c, path, raw)
+
+
+def _from_data(c: _Checker, path: Path, raw) -> Experiment:
     data = c.mapping(raw, "(top level)")
     c.keys(data, TOP_KEYS, "")
     name = c.label(data.get("name", path.stem), "name")
@@ -230,3 +234,13 @@ def load(path: Path) -> Experiment:
                       kernels=_kernels(c, data.get("kernels")),
                       workloads=_workloads(c, data.get("workloads")),
                       iterations=iterations, libvirt_uri=uri, backend=dict(backend))
+
+
+def adhoc(kernel: str, cmdline: str, memory_mib: int, swap_mib: int) -> Experiment:
+    """A one-run experiment for ``tmemlab boot``, validated like a file would be."""
+    data = {"name": "boot", "guest": {"memory_mib": memory_mib},
+            "swap": {"size_mib": swap_mib},
+            "kernels": [{"name": "boot", "kernel": kernel, "cmdline": cmdline}],
+            "workloads": [{"name": "pressure", "label": "shell"}]}
+    path = Path("<command line>")
+    return _from_data(_Checker(path), path, data)

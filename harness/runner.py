@@ -250,3 +250,22 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
     return results, records
+
+
+def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
+                 libvirt_uri: str | None, timeout: int) -> tuple[int, str, str]:
+    """Boot the experiment's first run's guest, run ``command``, tear down."""
+    import tempfile
+
+    run = exp.runs()[0]
+    with Hypervisor(libvirt_uri) as hv, tempfile.TemporaryDirectory() as scratch:
+        prep = prepare(exp, hv, accel_override)
+        ctx = RunContext(exp, run, prep, hv, Path(scratch))
+        try:
+            with ui.step(f"boot {run.kernel.spec}"):
+                ctx.boot()
+            return ctx.guest.run(command, timeout=timeout)
+        except GuestBootError as err:
+            raise GuestBootError(err.name, f"{err.reason}; console tail:\n{err.console_tail}")
+        finally:
+            ctx.close()

@@ -8,8 +8,10 @@ any ``tmemlab-`` domain left by a dead run is destroyed first.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,6 +75,55 @@ def qemu_pid(name: str) -> int | None:
     return None
 
 
+def _open(uri: str):
+    try:
+        return libvirt.open(uri)
+    except libvirt.libvirtError as err:
+        raise VMError(f"cannot open libvirt {uri}: {err.get_error_message()}") from err
+
+
+def _open_embed(root: Path):
+    (root / "etc").mkdir(parents=True, exist_ok=True)
+    (root / "etc" / "qemu.conf").write_text(
+        EMBED_QEMU_CONF.format(uid=os.getuid(), gid=os.getgid()))
+    return _open(f"qemu:///embed?root={root}")
+
+
+def _root_in_use(root: Path) -> bool:
+    """True when another process's embedded driver holds ``root`` (its pid-file lock)."""
+    pidfile = root / "run" / "qemu" / "driver.pid"
+    try:
+        fd = os.open(pidfile, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.lockf(fd, fcntl.LOCK_UN)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _reap_private_roots() -> None:
+    """Kill QEMUs of private roots whose tmemlab died, then remove those roots. (Only one
+    embedded driver may live in a process, so this goes by pid files, not libvirt.)"""
+    from harness.reaper import is_qemu
+
+    for root in cache_dir("libvirt.d").iterdir():
+        if root.name.isdigit() and _alive(int(root.name)):
+            continue
+        for pidfile in (root / "run" / "qemu").glob("*.pid"):
+            try:
+                pid = int(pidfile.read_text().strip())
+            except (OSError, ValueError):
+                continue
+            if pidfile.name != "driver.pid" and is_qemu(pid):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _alive(pid: int) -> bool:
     """True while ``pid`` runs; a zombie (exited, not yet reaped) counts as gone."""
     try:
@@ -86,18 +137,20 @@ class Hypervisor:
     """A libvirt connection plus the bookkeeping that guarantees cleanup."""
 
     def __init__(self, uri: str | None = None):
-        self.uri = uri or default_uri()
-        if self.uri.startswith("qemu:///embed"):
-            root = Path(self.uri.split("root=", 1)[1].split("&")[0])
-            (root / "etc").mkdir(parents=True, exist_ok=True)
-            (root / "etc" / "qemu.conf").write_text(
-                EMBED_QEMU_CONF.format(uid=os.getuid(), gid=os.getgid()))
         _start_event_loop()
         _silence_libvirt_stderr()
-        try:
-            self.conn = libvirt.open(self.uri)
-        except libvirt.libvirtError as err:
-            raise VMError(f"cannot open libvirt {self.uri}: {err.get_error_message()}") from err
+        self._private_root: Path | None = None
+        if uri:
+            self.uri, self.conn = uri, _open(uri)
+        else:
+            _reap_private_roots()
+            root = cache_dir("libvirt")
+            if _root_in_use(root):
+                # Another tmemlab holds the shared root (an embedded driver locks it, and
+                # a process may host only one): use a private root, removed at close or,
+                # if we die, by the next start-up.
+                root = self._private_root = cache_dir("libvirt.d") / str(os.getpid())
+            self.uri, self.conn = f"qemu:///embed?root={root}", _open_embed(root)
         self._domains: dict[str, int | None] = {}
         self._reaper = subprocess.Popen([sys.executable, "-m", "harness.reaper"],
                                         stdin=subprocess.PIPE, text=True,
@@ -177,6 +230,8 @@ class Hypervisor:
         if self._reaper.poll() is None:
             self._reaper.stdin.close()
             self._reaper.wait(timeout=10)
+        if self._private_root is not None:
+            shutil.rmtree(self._private_root, ignore_errors=True)
 
     def __enter__(self) -> Hypervisor:
         return self

@@ -44,6 +44,7 @@
 struct source {
 	const char *path;
 	int fd;			/* -1 until open() succeeds */
+	int nonseekable;	/* debugfs attributes refuse pread(): reopen + read() */
 };
 
 static struct source sources[MAX_SOURCES];
@@ -182,9 +183,21 @@ static void put_source(struct source *src)
 	for (;;) {
 		if (out_len == OUT_BUF)
 			flush_out();
-		n = pread(src->fd, out + out_len, OUT_BUF - out_len, off);
+		if (src->nonseekable)
+			n = read(src->fd, out + out_len, OUT_BUF - out_len);
+		else
+			n = pread(src->fd, out + out_len, OUT_BUF - out_len, off);
 		if (n < 0 && errno == EINTR)
 			continue;
+		/*
+		 * debugfs attributes (zswap, frontswap counters) are opened
+		 * nonseekable, so pread() fails with ESPIPE: from then on read
+		 * such a file sequentially from a fresh open every interval.
+		 */
+		if (n < 0 && errno == ESPIPE && off == 0 && !src->nonseekable) {
+			src->nonseekable = 1;
+			continue;
+		}
 		if (n <= 0)
 			break;
 		out_len += n;
@@ -196,6 +209,10 @@ static void put_source(struct source *src)
 		put("\n");
 	if (n < 0)
 		put_error(errno);
+	if (src->nonseekable) {
+		close(src->fd);
+		src->fd = -1;
+	}
 }
 
 static void put_record(void)

@@ -1,0 +1,67 @@
+# tmemlab — newcomers need two targets: `make run-experiment` and `make test`.
+
+PYTHON    ?= python3
+VENV      := .venv
+PY        := $(VENV)/bin/python
+TMEMLAB   := $(VENV)/bin/tmemlab
+PYTEST    := $(VENV)/bin/pytest
+EXPERIMENT ?= experiments/smoke.yaml
+RESULTS   ?= $(lastword $(sort $(wildcard results/*/)))
+
+# Debian packages the harness drives (QEMU, libvirt, image tools) and builds against.
+APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu \
+	libvirt-dev pkg-config mmdebstrap e2fsprogs busybox-static cpio kmod gcc make libc6-dev \
+	openssh-client git python3-venv chromium
+
+.PHONY: setup setup-apt setup-venv run-experiment test test-fast test-functional test-e2e \
+	bench-backend compare lint clean
+
+setup: setup-apt setup-venv
+
+# Idempotent: only missing packages trigger apt; a configured machine passes in ~1 s.
+setup-apt:
+	@missing=$$(for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
+	done); \
+	if [ -n "$$missing" ]; then \
+		echo "setup: installing $$missing"; \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+			--no-install-recommends $$missing; \
+	fi; \
+	apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1 || apt-get update -q
+
+setup-venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run-experiment: setup
+	$(TMEMLAB) run $(EXPERIMENT)
+
+# Everything: unit, functional (real sockets, tools, Chromium) and e2e (real guests).
+test: setup
+	$(PYTEST) -q tests
+
+test-fast: setup-venv
+	$(PYTEST) -q tests/unit
+
+test-functional: setup
+	$(PYTEST) -q -m functional tests
+
+test-e2e: setup
+	$(PYTEST) -q tests/e2e
+
+bench-backend: setup-venv
+	$(PY) -m host_backend.bench
+
+compare: setup-venv
+	$(TMEMLAB) compare $(RESULTS)
+
+lint: setup-venv
+	$(VENV)/bin/ruff check harness host_backend tests
+
+clean:
+	rm -rf $(VENV) guest_images/tools/build .pytest_cache .hypothesis

@@ -1,0 +1,71 @@
+import json
+import shlex
+
+import pytest
+
+from harness.workloads import WORKLOADS
+
+PRESSURE = WORKLOADS["pressure"]
+STRESS = WORKLOADS["stress-ng"]
+
+
+def test_pressure_command_maps_params_to_flags():
+    cmd = shlex.split(PRESSURE.command({"size_pct_of_ram": 200, "pattern": "zipf",
+                                        "mix": {"zero": 20, "text": 80}, "thp": True,
+                                        "write_ratio": 0.5}))
+    assert cmd[0] == "/usr/local/bin/pressure"
+    assert cmd[cmd.index("--size-pct-of-ram") + 1] == "200"
+    assert cmd[cmd.index("--mix") + 1] == "zero=20,text=80"
+    assert cmd[cmd.index("--write-ratio") + 1] == "0.5"
+    assert "--thp" in cmd
+
+
+@pytest.mark.parametrize("params", [{"size": "1.5G"}, {"pattern": "spiral"},
+                                    {"size": "1G", "size_pct_of_ram": 10},
+                                    {"passes": 1, "duration": 3}, {"threads": True}])
+def test_pressure_rejects_bad_params(params):
+    with pytest.raises(ValueError):
+        PRESSURE.validate(params)
+
+
+def result(corrupted=0):
+    return json.dumps({"workload": "pressure", "pages_per_sec": 10.0,
+                       "corrupted_pages": corrupted})
+
+
+def test_pressure_parse_passes_clean_run():
+    res, failure = PRESSURE.parse(0, "noise\n" + result(), "")
+    assert failure is None and res["pages_per_sec"] == 10.0
+
+
+def test_pressure_parse_fails_on_corruption_even_with_exit_zero():
+    _res, failure = PRESSURE.parse(0, result(corrupted=3), "")
+    assert failure == "3 corrupted pages"
+
+
+def test_pressure_parse_fails_without_json():
+    _res, failure = PRESSURE.parse(137, "", "Killed\n")
+    assert "no JSON" in failure and "Killed" in failure
+
+
+STRESS_OUT = """stress-ng: info: dispatching hogs: 1 vm
+---
+system-info:
+  stress-ng-version: 0.15.06
+metrics:
+    - stressor: vm
+      bogo-ops: 1234
+      bogo-ops-per-second-real-time: 41.1
+      wall-clock-time: 30.01
+"""
+
+
+def test_stress_ng_parse_reads_yaml_metrics():
+    res, failure = STRESS.parse(0, STRESS_OUT, "")
+    assert failure is None
+    assert res["bogo_ops"] == 1234 and res["bogo_ops_per_sec"] == 41.1
+
+
+def test_stress_ng_verification_failure_fails_the_run():
+    _res, failure = STRESS.parse(2, STRESS_OUT, "stress-ng: fail: [12] vm: detected memory error")
+    assert "verification" in failure

@@ -9,7 +9,7 @@ Semantics are Xen tmem's, with its gaps closed:
 - a duplicate put replaces; the old copy is dropped first, so a failed duplicate put leaves
   no stale page behind (Xen did the same);
 - quotas (pages and bytes per guest) and the host cap are enforced, and a page is charged
-  its stored bytes plus ENTRY_OVERHEAD.
+  its stored bytes plus a per-page overhead (its pool's `overhead`).
 
 Object ids are keys `o0` when o1 == o2 == 0 (the frontswap case), else `(o0, o1, o2)`.
 The store does not know about sockets; the server calls it, never the reverse.
@@ -35,9 +35,11 @@ BAD_POOL = int(Status.BAD_POOL)
 BAD_REQUEST = int(Status.BAD_REQUEST)
 
 # Charged per stored page on top of its blob: the entry tuple (56), the blob's bytes header
-# (33), the index dict slot and int (~48) and the LRU slot of ephemeral pages (~40),
-# rounded up. A dedup record adds its own bytes header and list.
-ENTRY_OVERHEAD = 176
+# (33), the index dict slot and int (~70); ephemeral pages add their LRU node and key tuple.
+# Checked against tracemalloc (tests/unit/backend/test_backend_store.py): within 10%.
+# A dedup record adds its own bytes header and list.
+PERSISTENT_OVERHEAD = 160
+EPHEMERAL_OVERHEAD = 296
 DEDUP_RECORD_OVERHEAD = 120
 MAX_POOLS_PER_GUEST = 32
 GUEST_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -81,8 +83,8 @@ def oid_wire(key) -> bytes:
     return _OID.pack(key, 0, 0) if isinstance(key, int) else _OID.pack(*key)
 
 
-def _cost(entry: tuple) -> int:
-    return ENTRY_OVERHEAD + len(entry[1]) if entry[0] < SAME else ENTRY_OVERHEAD
+def _cost(entry: tuple, overhead: int) -> int:
+    return overhead + len(entry[1]) if entry[0] < SAME else overhead
 
 
 class Pool:
@@ -90,6 +92,7 @@ class Pool:
         "bytes",
         "id",
         "objects",
+        "overhead",
         "page_shift",
         "page_size",
         "pages",
@@ -102,6 +105,7 @@ class Pool:
         self.persistent = persistent
         self.page_shift = page_shift
         self.page_size = 4096 << page_shift
+        self.overhead = PERSISTENT_OVERHEAD if persistent else EPHEMERAL_OVERHEAD
         self.objects: dict = {}  # oid key -> {index: (kind, blob)}
         self.pages = 0
         self.bytes = 0
@@ -256,18 +260,18 @@ class PageStore:
         if data[0] == data[-8] and data[:8] == data[-8:] and data[8:] == data[:-8]:
             st.same_filled += 1
             entry = (SAME, data[:8])
-            cost = ENTRY_OVERHEAD
+            cost = pool.overhead
         elif self.dedup and not pool.persistent:
             return self._put_dedup(guest, pool, oid, index, data)
         elif self.codec.compress is None:
             entry = (RAW, data)
-            cost = ENTRY_OVERHEAD + len(data)
+            cost = pool.overhead + len(data)
         else:
             kind, blob, poor = pagecodec.encode(self.codec, data)
             if poor:
                 st.compress_poor += 1
             entry = (kind, blob)
-            cost = _cost(entry)
+            cost = pool.overhead + len(blob)
         # Inline fast path of _fits(): nothing over any limit.
         if not ((guest.max_pages is None or guest.pages < guest.max_pages)
                 and (guest.max_bytes is None or guest.bytes + cost <= guest.max_bytes)
@@ -287,7 +291,7 @@ class PageStore:
                 kind, blob, poor = pagecodec.encode(self.codec, data)
                 st.compress_poor += poor
             extra = 0 if rec is not None else DEDUP_RECORD_OVERHEAD + len(blob)
-            if not self._fits(guest, ENTRY_OVERHEAD + extra, st):
+            if not self._fits(guest, pool.overhead + extra, st):
                 return NO_SPACE
             if rec is guest.dedup.get(digest):
                 break  # making room did not evict the record we counted on
@@ -298,7 +302,7 @@ class PageStore:
         else:
             rec[2] += 1
             st.dedup_hits += 1
-        self._insert(guest, pool, oid, index, (DEDUP, digest), ENTRY_OVERHEAD)
+        self._insert(guest, pool, oid, index, (DEDUP, digest), pool.overhead)
         return OK
 
     def get(self, guest: Guest, pool_id: int, oid, index: int):
@@ -413,7 +417,7 @@ class PageStore:
         entry = obj.pop(index)
         if not obj:
             del pool.objects[oid]
-        cost = _cost(entry)
+        cost = _cost(entry, pool.overhead)
         pool.pages -= 1
         pool.bytes -= cost
         guest.pages -= 1
@@ -454,7 +458,7 @@ class PageStore:
             if pool is None:
                 continue  # a page whose pool row is gone: a destroy that was half applied
             key = oid_key(*_OID.unpack(oid))
-            cost = _cost(entry)
+            cost = _cost(entry, pool.overhead)
             obj = pool.objects.setdefault(key, {})
             obj[index] = entry
             pool.pages += 1
@@ -468,6 +472,8 @@ class PageStore:
         return {
             "compression": self.codec.name, "dedup": self.dedup, "cap_bytes": self.cap_bytes,
             "stored_pages": self.pages, "stored_bytes": self.bytes,
-            "entry_overhead": ENTRY_OVERHEAD, "durable": self.durable is not None,
+            "entry_overhead": {"persistent": PERSISTENT_OVERHEAD,
+                               "ephemeral": EPHEMERAL_OVERHEAD},
+            "durable": self.durable is not None,
             "guests": {name: g.as_dict() for name, g in self.guests.items()},
         }

@@ -1,6 +1,7 @@
 """Store semantics: page sizes, quotas, caps, eviction, exclusivity, replacement, encodings."""
 
 import os
+import tracemalloc
 
 import pytest
 
@@ -8,7 +9,8 @@ from host_backend import codec
 from host_backend.protocol import Status
 from host_backend.store import (
     DEDUP_RECORD_OVERHEAD,
-    ENTRY_OVERHEAD,
+    EPHEMERAL_OVERHEAD,
+    PERSISTENT_OVERHEAD,
     BadGuestName,
     BadPageSize,
     PageStore,
@@ -17,6 +19,8 @@ from host_backend.store import (
 )
 
 PAGE = bytes(range(256)) * 16
+P_UNIT = 4096 + PERSISTENT_OVERHEAD  # a raw persistent page's charge
+E_UNIT = 4096 + EPHEMERAL_OVERHEAD
 
 
 def page(n: int, size: int = 4096) -> bytes:
@@ -31,7 +35,7 @@ def entries_cost(store: PageStore) -> int:
         for pool in guest.pools.values():
             for obj in pool.objects.values():
                 for kind, blob in obj.values():
-                    total += ENTRY_OVERHEAD + (len(blob) if kind < codec.SAME else 0)
+                    total += pool.overhead + (len(blob) if kind < codec.SAME else 0)
     return total
 
 
@@ -86,7 +90,7 @@ def test_compression_round_trip_and_accounting(compression):
     assert store.bytes == g.bytes == entries_cost(store)
     st = g.pools[pool].stats
     if compression == "none":
-        assert store.bytes == 21 * (4096 + ENTRY_OVERHEAD)
+        assert store.bytes == 21 * P_UNIT
     else:
         assert store.bytes < 21 * 4096 / 2  # these pages compress well
         assert st.compress_poor == 1  # the random page is kept raw
@@ -99,7 +103,7 @@ def test_same_filled_pages_store_no_payload():
     word_page = b"\x01\x02\x03\x04\x05\x06\x07\x08" * 512
     assert store.put(g, pool, 1, 0, bytes(4096)) == Status.OK
     assert store.put(g, pool, 1, 1, word_page) == Status.OK
-    assert store.bytes == 2 * ENTRY_OVERHEAD  # the fill word is not charged
+    assert store.bytes == 2 * PERSISTENT_OVERHEAD  # the fill word is not charged
     assert store.get(g, pool, 1, 0) == bytes(4096)
     assert store.get(g, pool, 1, 1) == word_page
     assert g.pools[pool].stats.same_filled == 2
@@ -118,8 +122,8 @@ def test_persistent_put_over_page_quota_is_refused_and_nothing_is_lost():
 
 
 def test_byte_quota_and_host_cap_are_enforced():
-    store = PageStore(cap_bytes=3 * (4096 + ENTRY_OVERHEAD))
-    a = store.add_guest("a", max_bytes=2 * (4096 + ENTRY_OVERHEAD))
+    store = PageStore(cap_bytes=3 * P_UNIT)
+    a = store.add_guest("a", max_bytes=2 * P_UNIT)
     b = store.add_guest("b")
     pa, pb = store.new_pool(a, True), store.new_pool(b, True)
     assert store.put(a, pa, 1, 0, page(0)) == Status.OK
@@ -133,7 +137,7 @@ def test_byte_quota_and_host_cap_are_enforced():
 
 
 def test_ephemeral_pages_make_room_for_persistent_ones_lru_first():
-    store = PageStore(cap_bytes=3 * (4096 + ENTRY_OVERHEAD))
+    store = PageStore(cap_bytes=3 * E_UNIT)
     g = store.add_guest("g")
     eph, per = store.new_pool(g, False), store.new_pool(g, True)
     for i in range(3):
@@ -146,7 +150,7 @@ def test_ephemeral_pages_make_room_for_persistent_ones_lru_first():
 
 
 def test_eviction_takes_from_the_guest_most_over_its_weight_share():
-    unit = 4096 + ENTRY_OVERHEAD
+    unit = E_UNIT
     store = PageStore(cap_bytes=8 * unit)
     heavy = store.add_guest("heavy", weight=100)
     light = store.add_guest("light", weight=300)
@@ -160,8 +164,7 @@ def test_eviction_takes_from_the_guest_most_over_its_weight_share():
 
 
 def test_persistent_pages_are_never_evicted():
-    unit = 4096 + ENTRY_OVERHEAD
-    store = PageStore(cap_bytes=2 * unit)
+    store = PageStore(cap_bytes=2 * P_UNIT)
     g = store.add_guest("g")
     per, eph = store.new_pool(g, True), store.new_pool(g, False)
     assert store.put(g, per, 1, 0, page(0)) == Status.OK
@@ -183,7 +186,7 @@ def test_ephemeral_get_is_exclusive_persistent_get_is_not():
 
 
 def test_duplicate_put_replaces_and_a_failed_one_leaves_no_stale_page():
-    store = PageStore("zlib", cap_bytes=ENTRY_OVERHEAD * 2 + 200)
+    store = PageStore("zlib", cap_bytes=PERSISTENT_OVERHEAD * 2 + 200)
     g = store.add_guest("g")
     pool = store.new_pool(g, True)
     assert store.put(g, pool, (1, 2, 3), 0, bytes(4096)) == Status.OK
@@ -220,7 +223,7 @@ def test_dedup_charges_shared_content_once_per_guest():
     store.put(b, pb, 1, 0, page(42))
     assert a.pools[pa].stats.dedup_hits == 2 and b.pools[pb].stats.dedup_hits == 0
     record = DEDUP_RECORD_OVERHEAD + 4096
-    assert a.bytes == 3 * ENTRY_OVERHEAD + record and b.bytes == ENTRY_OVERHEAD + record
+    assert a.bytes == 3 * EPHEMERAL_OVERHEAD + record and b.bytes == EPHEMERAL_OVERHEAD + record
     assert store.get(a, pa, 1, 0) == page(42)
     assert store.flush_page(a, pa, 1, 1) == Status.OK
     assert store.get(a, pa, 1, 2) == page(42)
@@ -249,3 +252,22 @@ def test_stats_shape_uses_xen_names():
                 "dedup_hits"):
         assert key in stats, key
     assert stats["pools"]["0"]["compression_ratio"] > 1
+
+
+@pytest.mark.parametrize("compression", ["none", "lz4"])
+@pytest.mark.parametrize("persistent", [True, False])
+def test_accounting_matches_what_python_really_allocates(compression, persistent):
+    """stored_bytes is what the host cap counts: it must track real memory, not guess."""
+    store = PageStore(compression)
+    g = store.add_guest("g")
+    pool = store.new_pool(g, persistent)
+    pages = [page(i)[:2048] + os.urandom(2048) for i in range(64)]
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(3000):
+            store.put(g, pool, i // 64, i, memoryview(pages[i % 64]))
+        used = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0.9 < store.bytes / used < 1.1

@@ -12,9 +12,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from host_backend import codec
 from host_backend.protocol import Status
-from host_backend.store import DEDUP_RECORD_OVERHEAD, ENTRY_OVERHEAD, PageStore
+from host_backend.store import DEDUP_RECORD_OVERHEAD, EPHEMERAL_OVERHEAD, PageStore
 
-UNIT = 4096 + ENTRY_OVERHEAD
+UNIT = 4096 + EPHEMERAL_OVERHEAD
 CONTENTS = [bytes(4096), b"\xab" * 4096] + [
     (bytes([n]) * 8 + b"model page %d " % n * 400)[:4096] for n in range(4)
 ] + [bytes(range(256)) * 16]
@@ -120,7 +120,7 @@ class StoreModel(RuleBasedStateMachine):
                 for obj in pool.objects.values():
                     for kind, blob in obj.values():
                         pages += 1
-                        cost += ENTRY_OVERHEAD + (len(blob) if kind < codec.SAME else 0)
+                        cost += pool.overhead + (len(blob) if kind < codec.SAME else 0)
             assert guest.bytes == cost and guest.pages == pages
             assert guest.dedup_bytes == sum(DEDUP_RECORD_OVERHEAD + len(r[1])
                                             for r in guest.dedup.values())

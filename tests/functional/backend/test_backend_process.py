@@ -1,5 +1,6 @@
-"""`--durable`: a backend killed with SIGKILL and restarted loses no persistent page."""
+"""The backend as a process: `--durable` restart after SIGKILL, signals, CLI subcommands."""
 
+import json
 import os
 import signal
 import subprocess
@@ -8,6 +9,7 @@ import time
 
 import pytest
 
+from host_backend import cli
 from host_backend.client import TmemClient
 from host_backend.control import ControlClient
 from host_backend.protocol import Status
@@ -106,3 +108,29 @@ def test_serve_refuses_bad_socket_paths_in_one_line(tmp_path, make):
     assert res.returncode == 1
     assert res.stderr.startswith("tmemlab backend: ") and res.stderr.count("\n") == 1
     assert "Traceback" not in res.stderr
+
+
+def test_cli_socket_dir_add_guest_and_stats(tmp_path, capsys):
+    ctl = tmp_path / "ctl"
+    proc = subprocess.Popen([sys.executable, "-m", "host_backend", "serve", "--socket-dir",
+                             str(tmp_path), "--guests", "a,b", "--control", str(ctl),
+                             "--max-pages", "100", "--log-level", "warning"])
+    try:
+        ControlClient(str(ctl)).connect(wait=20).close()
+        assert (tmp_path / "a.sock").exists() and (tmp_path / "b.sock").exists()
+        assert cli.main(["add-guest", "--control", str(ctl), "c", str(tmp_path / "c.sock"),
+                         "--max-bytes", "1M"]) == 0
+        with TmemClient(str(tmp_path / "c.sock")) as c:
+            c.hello("c")
+            assert c.put(c.new_pool(), 1, 0, page(1)) == Status.OK
+        capsys.readouterr()
+        assert cli.main(["stats", "--control", str(ctl)]) == 0
+        stats = json.loads(capsys.readouterr().out)
+        assert stats["guests"]["a"]["max_pages"] == 100
+        assert stats["guests"]["c"]["max_bytes"] == 1 << 20
+        assert stats["guests"]["c"]["stored_pages"] == 1
+        assert cli.main(["shutdown", "--control", str(ctl)]) == 0
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait(10)

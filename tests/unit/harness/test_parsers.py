@@ -1,0 +1,81 @@
+"""Parsers against a sampler record captured from a real Debian 6.1 guest
+(tests/data/sampler-zswap.txt: zswap lz4/z3fold on, after a 256M pressure run)."""
+
+from pathlib import Path
+
+import pytest
+
+from harness import monitors, parsers
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+@pytest.fixture(scope="module")
+def record():
+    records = parsers.parse_sampler((DATA / "sampler-zswap.txt").read_text())
+    assert len(records) == 1
+    return records[0]
+
+
+def test_sampler_record_holds_every_readable_file(record):
+    files = record["files"]
+    assert record["t"] > 0
+    assert "/proc/vmstat" in files and "/proc/pressure/memory" in files
+    assert "/sys/kernel/debug/zswap/stored_pages" in files
+    assert "/sys/kernel/debug/tmem" not in files  # "!!!" marks an unreadable file
+
+
+def test_guest_row_keeps_kernel_counter_names(record):
+    row = parsers.parse_guest_record(record["files"])
+    for name in ("pswpin", "pswpout", "zswpin", "zswpout", "pgmajfault", "pgscan_kswapd",
+                 "stored_pages", "same_filled_pages", "succ_stores", "failed_stores",
+                 "loads", "invalidates", "MemTotal_kb", "SwapFree_kb", "psi_some_avg10",
+                 "psi_full_total_us", "cpu_user_s", "cpu_system_s", "cpu_iowait_s",
+                 "cpu_steal_s"):
+        assert name in row, name
+    assert row["stored_pages"] == 1816 and row["succ_stores"] == 43157
+    assert row["zswpout"] > 0 and row["MemTotal_kb"] > 100000
+
+
+def test_psi_and_cpu_parsers():
+    psi = parsers.parse_psi("some avg10=1.50 avg60=0.20 avg300=0.00 total=12345\n"
+                            "full avg10=0.75 avg60=0.10 avg300=0.00 total=6789\n")
+    assert psi == {"psi_some_avg10": 1.5, "psi_some_avg60": 0.2, "psi_some_avg300": 0.0,
+                   "psi_some_total_us": 12345, "psi_full_avg10": 0.75,
+                   "psi_full_avg60": 0.1, "psi_full_avg300": 0.0, "psi_full_total_us": 6789}
+    cpu = parsers.parse_cpu("cpu  100 5 250 1000 40 0 3 7 0 0\ncpu0 1 2 3 4 5 6 7 8\n")
+    assert cpu["cpu_user_s"] == 1.0 and cpu["cpu_system_s"] == 2.5
+    assert cpu["cpu_iowait_s"] == 0.4 and cpu["cpu_steal_s"] == 0.07
+
+
+def test_swaps_parser():
+    swaps = parsers.parse_swaps((DATA / "sampler-zswap.txt").read_text().split(
+        "=== end\n")[1])
+    assert swaps == [{"device": "/dev/vdb", "type": "partition", "size_kb": 262140,
+                      "used_kb": 7216, "priority": -2}]
+
+
+def test_qemu_proc_stat():
+    stat = "1234 (qemu-system-x86) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 4 0 100 1 1"
+    got = parsers.qemu_proc_stat(stat, "Name:\tqemu\nVmRSS:\t  2048 kB\n", 100)
+    assert got == {"qemu_cpu_user_s": 2.5, "qemu_cpu_system_s": 0.5, "qemu_cpu_s": 3.0,
+                   "qemu_rss_bytes": 2048 * 1024}
+
+
+def test_sampler_tolerates_a_record_split_mid_stream():
+    text = "=== 1.0 2.0\n--- /proc/vmstat\npswpin 1\n=== end\n=== 2.0 3.0\n--- /proc/vm"
+    assert len(parsers.parse_sampler(text)) == 1
+
+
+def test_summarize_deltas_counters_and_summarises_gauges():
+    rows = [{"t": 0, "pswpout": 10, "cpu_user_s": 1.0, "stored_pages": 5,
+             "psi_some_avg10": 1.0, "MemFree_kb": 900, "nr_free_pages": 50},
+            {"t": 1, "pswpout": 15, "cpu_user_s": 1.5, "stored_pages": 9,
+             "psi_some_avg10": 4.0, "MemFree_kb": 100, "nr_free_pages": 20},
+            {"t": 2, "pswpout": 30, "cpu_user_s": 2.25, "stored_pages": 7,
+             "psi_some_avg10": 2.0, "MemFree_kb": 120, "nr_free_pages": 25}]
+    deltas, summary = monitors.summarize(rows)
+    assert deltas == {"pswpout": 20, "cpu_user_s": 1.25}
+    assert summary["stored_pages_max"] == 9 and summary["stored_pages_end"] == 7
+    assert summary["psi_some_avg10_max"] == 4.0 and summary["MemFree_kb_end"] == 120
+    assert summary["samples"] == 3 and summary["duration_s"] == 2

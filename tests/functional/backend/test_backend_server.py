@@ -221,3 +221,15 @@ def test_control_socket_adds_guests_and_reports_stats(backend):
         ctl.call("remove_guest", name="c")
         assert not os.path.exists(backend.dir / "c.sock")
         assert "c" not in ctl.stats()["guests"]
+
+
+@pytest.mark.parametrize("shift", [0, 1, 5, 9])
+def test_page_sizes_over_the_socket(backend, shift):
+    size = 4096 << shift
+    data = os.urandom(size // 2) + bytes(size // 4) + b"\x5a" * (size // 4)
+    with connect(backend) as c:
+        pool = c.new_pool(persistent=False, page_shift=shift)
+        assert c.put(pool, 1, 0, data) == Status.OK
+        assert c.put_batch(pool, [(2, 0, data)]) == [Status.OK]
+        assert c.get(pool, 1, 0) == data and c.get_batch(pool, [(2, 0)]) == [data]
+        assert c.get(pool, 1, 0) is None  # ephemeral: exclusive

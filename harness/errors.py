@@ -38,6 +38,10 @@ class KernelFetchError(TmemlabError):
     pass
 
 
+class KernelBuildError(TmemlabError):
+    pass
+
+
 class ImageBuildError(TmemlabError):
     pass
 

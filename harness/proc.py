@@ -42,3 +42,22 @@ def run(argv: list[str | Path], *, cwd: Path | None = None, env: dict | None = N
 
 def output(argv: list[str | Path], **kwargs) -> str:
     return run(argv, **kwargs).stdout.decode(errors="replace")
+
+
+def stream(argv: list[str | Path], on_line, *, cwd: Path | None = None,
+           log_file: Path) -> None:
+    """Run ``argv`` appending its output to ``log_file`` and passing each line to
+    ``on_line`` (for progress); raise CommandError with the log tail on failure."""
+    args = [str(a) for a in argv]
+    log.debug("run: %s", shlex.join(args))
+    with open(log_file, "ab") as out:
+        out.write(f"$ {shlex.join(args)}\n".encode())
+        with subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) as child:
+            for raw in child.stdout:
+                out.write(raw)
+                on_line(raw.decode(errors="replace").rstrip())
+        if child.returncode != 0:
+            out.flush()
+            tail = Path(log_file).read_text(errors="replace")[-2000:]
+            raise CommandError(args, child.returncode, tail)

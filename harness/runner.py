@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment import Experiment, Run
 from harness.guest import Guest, free_port
+from harness.paths import cache_dir
 from harness.results import ResultsDir, host_identity, project_commit
 from harness.vm import Hypervisor
 from harness.workloads import WORKLOADS
@@ -69,8 +71,8 @@ class RunContext:
     def __init__(self, exp: Experiment, run: Run, prep: Prepared, hv: Hypervisor,
                  scratch: Path):
         self.exp, self.run, self.prep, self.hv = exp, run, prep, hv
-        self.work = scratch / run.run_id
-        self.work.mkdir(parents=True)
+        # Short names: the tmem socket path must fit AF_UNIX's 108 bytes.
+        self.work = Path(tempfile.mkdtemp(prefix="r", dir=scratch))
         self.name = f"tmemlab-{os.getpid()}-{run.run_id}"[:64]
         self.console_log = self.work / "console.log"
         self.guest: Guest | None = None
@@ -229,7 +231,7 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
     with Hypervisor(libvirt_uri or exp.libvirt_uri) as hv:
         prep = prepare(exp, hv, accel_override)
         results.write_versions(versions(exp, hv, prep))
-        scratch = Path(results.path) / ".scratch"
+        scratch = cache_dir("scratch", str(os.getpid()))
         runs = exp.runs()
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -255,10 +257,9 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
 def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
                  libvirt_uri: str | None, timeout: int) -> tuple[int, str, str]:
     """Boot the experiment's first run's guest, run ``command``, tear down."""
-    import tempfile
-
     run = exp.runs()[0]
-    with Hypervisor(libvirt_uri) as hv, tempfile.TemporaryDirectory() as scratch:
+    with Hypervisor(libvirt_uri) as hv, \
+            tempfile.TemporaryDirectory(dir=cache_dir("scratch")) as scratch:
         prep = prepare(exp, hv, accel_override)
         ctx = RunContext(exp, run, prep, hv, Path(scratch))
         try:

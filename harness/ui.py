@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from rich.console import Console
 
@@ -14,13 +14,17 @@ if not console.is_terminal:  # logs and CI: wide enough for the summary tables
 
 
 @contextlib.contextmanager
-def step(what: str) -> Iterator[None]:
-    """Spinner with elapsed time while ``what`` runs, then a one-line outcome."""
+def step(what: str) -> Iterator[Callable[[str], None]]:
+    """Spinner with elapsed time while ``what`` runs, then a one-line outcome. Yields a
+    function that shows a detail line (e.g. the file being compiled)."""
     start = time.monotonic()
     ok = False
     try:
-        with console.status(f"[bold]{what}[/]…", spinner="dots"):
-            yield
+        with console.status(f"[bold]{what}[/]…", spinner="dots") as status:
+            def detail(text: str) -> None:
+                status.update(f"[bold]{what}[/] [dim]{time.monotonic() - start:.0f} s "
+                              f"{text[:80]}[/]")
+            yield detail
         ok = True
     finally:
         took = time.monotonic() - start

@@ -61,14 +61,20 @@ def _cmd_image(args) -> int:
 def _cmd_kernel(args) -> int:
     from harness import images, kernels
 
-    if args.kernel_cmd == "fetch":
-        kernel = kernels.resolve(args.spec)
+    if args.kernel_cmd in ("fetch", "build"):
+        spec = args.spec
+        if args.kernel_cmd == "build" and ":" not in spec:
+            spec = f"config:{spec}"  # `tmemlab kernel build baseline` or a fragment path
+        start = time.monotonic()
+        kernel = kernels.resolve(spec, getattr(args, "config", None))
         initrd = images.build_initramfs(kernel)
-        ui.console.print(f"{kernel.spec}: {kernel.package} {kernel.version} "
-                         f"({kernel.release}) initramfs {initrd}")
+        ui.console.print(f"{kernel.spec}: {kernel.release} ({kernel.package} {kernel.version})"
+                         f" config sha256 {kernel.config_hash[:16]} in "
+                         f"{time.monotonic() - start:.1f} s\n  bzImage {kernel.vmlinuz}\n"
+                         f"  initramfs {initrd}")
         return 0
-    for name, distro in kernels.DISTRO_KERNELS.items():
-        ui.console.print(f"distro:{name:20s} {distro.description}")
+    from harness import kernel_list
+    ui.console.print(kernel_list.table())
     return 0
 
 
@@ -76,7 +82,15 @@ def _cmd_boot(args) -> int:
     """virtme-ng style: boot one guest, run a command in it, print its output, destroy."""
     from harness import experiment, runner
 
-    exp = experiment.adhoc(args.kernel, args.cmdline, args.memory, args.swap)
+    backend = None
+    if args.backend is not None:
+        backend = {"enabled": True}
+        for item in filter(None, args.backend.split(",")):
+            key, _, value = item.partition("=")
+            backend[key] = int(value) if value.isdigit() else \
+                {"true": True, "false": False}.get(value, value)
+    exp = experiment.adhoc(args.kernel, args.cmdline, args.memory, args.swap, backend,
+                           args.config)
     command = " ".join(args.command) or "uname -a; cat /proc/swaps"
     status, out, err = runner.boot_and_run(exp, command, args.accel, args.libvirt_uri,
                                            timeout=args.timeout)
@@ -126,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
     kernel_sub = kernel.add_subparsers(dest="kernel_cmd", required=True)
     fetch = kernel_sub.add_parser("fetch", help="fetch a kernel and build its initramfs")
     fetch.add_argument("spec", help="e.g. distro:debian-6.1")
-    kernel_sub.add_parser("list", help="kernels tmemlab knows")
+    kbuild = kernel_sub.add_parser("build", help="build a kernel from kernel_configs/")
+    kbuild.add_argument("spec", help="NAME (kernel_configs/NAME.config), a fragment PATH, "
+                                     "or tree:PATH / image:PATH")
+    kbuild.add_argument("--config", help="fragment set for tree:/image: (default baseline)")
+    kernel_sub.add_parser("list", help="kernels: available, cached, built (with hashes)")
     kernel.set_defaults(func=_cmd_kernel)
 
     boot = sub.add_parser("boot", help="boot a guest, run a command in it, destroy it")
@@ -138,6 +156,11 @@ def build_parser() -> argparse.ArgumentParser:
     boot.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
     boot.add_argument("--libvirt-uri")
     boot.add_argument("--timeout", type=int, default=600, help="command timeout, s")
+    boot.add_argument("--config", help="fragment set for tree:/image: kernels")
+    boot.add_argument("--backend", nargs="?", const="", metavar="OPT=V,...",
+                      help="serve the guest's tmem channel with a host backend, e.g. "
+                           "--backend compression=lz4,max_pages=0 (default: on for "
+                           "tmem-capable kernels)")
     boot.set_defaults(func=_cmd_boot)
 
     cleanup = sub.add_parser("cleanup", help="destroy domains left by a dead run")

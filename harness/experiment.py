@@ -34,6 +34,12 @@ class KernelChoice:
     label: str
     spec: str
     cmdline: str
+    config: str | None = None    # fragment set for tree:/image: kernels
+
+    @property
+    def key(self) -> str:
+        """Identifies the kernel binary: same spec and config → same kernel."""
+        return f"{self.spec}#{self.config}" if self.config else self.spec
 
 
 @dataclass
@@ -157,12 +163,18 @@ def _kernels(c: _Checker, raw) -> list[KernelChoice]:
     for i, item in enumerate(raw):
         where = f"kernels[{i}]"
         item = c.mapping(item, where)
-        c.keys(item, {"name", "kernel", "cmdline"}, f"{where}.")
+        c.keys(item, {"name", "kernel", "cmdline", "config"}, f"{where}.")
         spec = item.get("kernel")
         if not isinstance(spec, str) or not KERNEL_SPEC.match(spec):
             c.fail(f"{where}.kernel", f"{spec!r} is not distro:NAME, config:NAME, tree:PATH "
                                       "or image:PATH")
-        label = c.label(item.get("name", spec.split(":", 1)[1]), f"{where}.name")
+        label = c.label(item.get("name", Path(spec.split(":", 1)[1]).name), f"{where}.name")
+        config = item.get("config")
+        if config is not None:
+            if not spec.startswith(("tree:", "image:")):
+                c.fail(f"{where}.config", "only tree: and image: kernels take a config "
+                                          "(config:NAME already names one)")
+            c.label(config, f"{where}.config")
         cmdlines = item.get("cmdline", "")
         variants = cmdlines if isinstance(cmdlines, list) else [cmdlines]
         for j, cmdline in enumerate(variants):
@@ -170,7 +182,7 @@ def _kernels(c: _Checker, raw) -> list[KernelChoice]:
                 c.fail(f"{where}.cmdline", f"expected a string or list of strings, "
                                            f"got {cmdline!r}")
             suffix = f"-{j + 1}" if len(variants) > 1 else ""
-            out.append(KernelChoice(label + suffix, spec, cmdline))
+            out.append(KernelChoice(label + suffix, spec, cmdline, config))
     labels = [k.label for k in out]
     for label in labels:
         if labels.count(label) > 1:
@@ -229,6 +241,10 @@ def _from_data(c: _Checker, path: Path, raw) -> Experiment:
     if uri is not None and not isinstance(uri, str):
         c.fail("libvirt_uri", "expected a string")
     backend = c.mapping(data.get("backend"), "backend")
+    from harness.backend import validate as validate_backend
+    problem = validate_backend(backend)
+    if problem:
+        c.fail("backend", problem)
     return Experiment(path=path, name=name, description=str(data.get("description", "")),
                       guest=_guest(c, data.get("guest")), swap=_swap(c, data.get("swap")),
                       kernels=_kernels(c, data.get("kernels")),
@@ -236,11 +252,15 @@ def _from_data(c: _Checker, path: Path, raw) -> Experiment:
                       iterations=iterations, libvirt_uri=uri, backend=dict(backend))
 
 
-def adhoc(kernel: str, cmdline: str, memory_mib: int, swap_mib: int) -> Experiment:
+def adhoc(kernel: str, cmdline: str, memory_mib: int, swap_mib: int,
+          backend: dict | None = None, config: str | None = None) -> Experiment:
     """A one-run experiment for ``tmemlab boot``, validated like a file would be."""
-    data = {"name": "boot", "guest": {"memory_mib": memory_mib},
+    entry = {"name": "boot", "kernel": kernel, "cmdline": cmdline}
+    if config:
+        entry["config"] = config
+    data = {"name": "boot", "guest": {"memory_mib": memory_mib}, "backend": backend or {},
             "swap": {"size_mib": swap_mib},
-            "kernels": [{"name": "boot", "kernel": kernel, "cmdline": cmdline}],
+            "kernels": [entry],
             "workloads": [{"name": "pressure", "label": "shell"}]}
     path = Path("<command line>")
     return _from_data(_Checker(path), path, data)

@@ -168,3 +168,31 @@ def build_config(name: str) -> tuple[Path, bool]:
 
     entry = cache_dir("kernels", "config") / f"{label}-{key}"
     return cache.ensure_entry(entry, build)
+
+
+def build_tree(tree: Path, name: str) -> Path:
+    """Out-of-tree, incremental build of a developer's own kernel tree (virtme-ng style):
+    the build directory persists in the cache, so an unchanged tree rebuilds in seconds."""
+    tree = tree.resolve()
+    if not (tree / "Makefile").exists() or not (tree / "Kconfig").exists():
+        raise KernelBuildError(f"tree:{tree} is not a kernel source tree (no Makefile/Kconfig)")
+    fragments = fragments_for(name)
+    key = hashlib.sha256(str(tree).encode()).hexdigest()[:12]
+    build = cache_dir("kernels", "tree", f"{tree.name}-{key}-{Path(name).stem}")
+    log = build / "build.log"
+    log.write_text("")
+    try:
+        final = configure(tree, build / "obj", fragments, log)
+        image = compile_kernel(tree, build / "obj", log)
+    except CommandError as err:
+        raise KernelBuildError(f"tree:{tree} build failed ({err}); log: {log}") from err
+    shutil.copy(image, build / "bzImage")
+    (build / "config").write_text(final)
+    release = proc.output(["make", "-s", "-C", tree, f"O={build / 'obj'}",
+                           "kernelrelease"]).strip()
+    (build / "meta.json").write_text(json.dumps({
+        "name": Path(name).stem, "source": f"tree:{tree}",
+        "fragments": [n for n, _ in fragments], "compiler": compiler_version(),
+        "config_hash": hashlib.sha256(final.encode()).hexdigest(), "release": release},
+        indent=2) + "\n")
+    return build

@@ -7,6 +7,7 @@ Debian packages fetched with ``apt-get download`` of one exact package into the 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import tempfile
@@ -160,13 +161,65 @@ def resolve_distro(name: str) -> Kernel:
                   extra={"modules_load": str(entry / "modules.load")})
 
 
-KERNEL_KINDS = {"distro": resolve_distro}
+def _from_build(spec: str, kind: str, entry: Path) -> Kernel:
+    meta = json.loads((entry / "meta.json").read_text())
+    source, _, version = meta["source"].partition(" ")
+    return Kernel(spec=spec, kind=kind, release=meta["release"], vmlinuz=entry / "bzImage",
+                  config=entry / "config", modules=None, package=source, version=version,
+                  config_hash=meta["config_hash"],
+                  extra={k: meta[k] for k in ("fragments", "patch_series", "patches",
+                                              "compiler", "name") if k in meta})
 
 
-def resolve(spec: str) -> Kernel:
+def resolve_config(name: str, _config: str | None) -> Kernel:
+    from harness import kbuild
+    entry, _built = kbuild.build_config(name)
+    return _from_build(f"config:{name}", "config", entry)
+
+
+def resolve_tree(path: str, config: str | None) -> Kernel:
+    from harness import kbuild
+    entry = kbuild.build_tree(Path(path), config or "baseline")
+    return _from_build(f"tree:{path}", "tree", entry)
+
+
+def resolve_image(path: str, config: str | None) -> Kernel:
+    """A prebuilt bzImage; its config is taken from beside it (.config, config, or
+    NAME.config) and, when the experiment names a config, verified against it."""
+    from harness import kbuild, kconfig
+    image = Path(path).resolve()
+    if not image.is_file():
+        raise KernelFetchError(f"image:{path}: no such file")
+    candidates = [image.parent / ".config", image.parent / "config",
+                  image.with_name(image.name + ".config")]
+    found = next((c for c in candidates if c.is_file()), None)
+    if config and found is None:
+        raise KernelFetchError(f"image:{path}: config {config!r} requested but no .config "
+                               "beside the image to verify it against")
+    config_hash = ""
+    if found is not None:
+        text = found.read_text()
+        config_hash = hashlib.sha256(text.encode()).hexdigest()
+        if config:
+            misses = kconfig.verify(kbuild.fragments_for(config), text)
+            if misses:
+                raise KernelFetchError("; ".join(m.describe() for m in misses))
+    return Kernel(spec=f"image:{path}", kind="image", release="unknown", vmlinuz=image,
+                  config=found or Path("/dev/null"), modules=None, package="image",
+                  version=hashlib.sha256(image.read_bytes()).hexdigest()[:16],
+                  config_hash=config_hash, extra={"fragments": [config] if config else []})
+
+
+KERNEL_KINDS = {"distro": lambda name, _config: resolve_distro(name),
+                "config": resolve_config, "tree": resolve_tree, "image": resolve_image}
+
+
+def resolve(spec: str, config: str | None = None) -> Kernel:
+    """``distro:NAME``, ``config:NAME``, ``tree:PATH`` or ``image:PATH``; ``config`` names
+    the fragment set for tree:/image: kernels."""
     kind, sep, name = spec.partition(":")
     resolver = KERNEL_KINDS.get(kind)
     if not sep or resolver is None:
         raise KernelFetchError(f"kernel {spec!r}: expected one of "
                                f"{', '.join(k + ':NAME' for k in KERNEL_KINDS)}")
-    return resolver(name)
+    return resolver(name, config)

@@ -26,6 +26,7 @@ def is_gauge(name: str) -> bool:
     return (name.endswith("_kb") or name.startswith("nr_") or "_avg" in name
             or name in parsers.ZSWAP_GAUGES or name.endswith("_rss_bytes")
             or name.startswith("HugePages_") or name.startswith("backend_stored")
+            or name == "backend_compression_ratio" or name.endswith(("_p50_us", "_p99_us"))
             or name in ("t", "wall"))
 
 

@@ -17,6 +17,7 @@ from harness import accel, console, images, kernels, monitors, proc, ui
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment import Experiment, Run
+from harness.backend import HostBackend
 from harness.guest import Guest, free_port
 from harness.paths import cache_dir
 from harness.results import ResultsDir, host_identity, project_commit
@@ -37,27 +38,42 @@ class Prepared:
     kernels: dict[str, kernels.Kernel]
     initrds: dict[str, Path]
     accel: str
+    backend: HostBackend | None = None
+
+
+def tmem_capable(kernel: kernels.Kernel) -> bool:
+    """Frontswap without zswap: the frontswap slot is free for the project's frontend."""
+    return kernel.has_option("FRONTSWAP") == "y" and kernel.has_option("ZSWAP") != "y"
+
+
+def needs_backend(exp: Experiment, prep: Prepared) -> bool:
+    explicit = exp.backend.get("enabled")
+    if explicit is not None:
+        return explicit
+    return bool(exp.backend) or any(tmem_capable(k) for k in prep.kernels.values())
 
 
 def prepare(exp: Experiment, hv: Hypervisor, accel_override: str | None) -> Prepared:
     with ui.step("guest image (cached by recipe hash)"):
         image, _built = images.build_image()
     resolved, initrds = {}, {}
-    for spec in sorted({k.spec for k in exp.kernels}):
-        with ui.step(f"kernel {spec}"):
-            kernel = kernels.resolve(spec)
-            resolved[spec] = kernel
-            initrds[spec] = images.build_initramfs(kernel)
-    first = resolved[exp.kernels[0].spec]
-    chosen = accel.choose(accel_override or exp.guest["accel"], hv, first.vmlinuz,
-                          initrds[first.spec])
+    for choice in exp.kernels:
+        if choice.key in resolved:
+            continue
+        ui.info(f"kernel {choice.key}")
+        kernel = kernels.resolve(choice.spec, choice.config)
+        resolved[choice.key] = kernel
+        initrds[choice.key] = images.build_initramfs(kernel)
+    first = exp.kernels[0].key
+    chosen = accel.choose(accel_override or exp.guest["accel"], hv, resolved[first].vmlinuz,
+                          initrds[first])
     return Prepared(image, resolved, initrds, chosen)
 
 
 def versions(exp: Experiment, hv: Hypervisor, prep: Prepared) -> dict:
     return {"host": host_identity(), "accel": prep.accel, **hv.versions(),
             "tmemlab_commit": project_commit(), "image": prep.image.identity(),
-            "kernels": {spec: k.identity() for spec, k in prep.kernels.items()}}
+            "kernels": {key: k.identity() for key, k in prep.kernels.items()}}
 
 
 def placeholder_socket(path: Path) -> None:
@@ -73,20 +89,23 @@ class RunContext:
         self.exp, self.run, self.prep, self.hv = exp, run, prep, hv
         # Short names: the tmem socket path must fit AF_UNIX's 108 bytes.
         self.work = Path(tempfile.mkdtemp(prefix="r", dir=scratch))
-        self.name = f"tmemlab-{os.getpid()}-{run.run_id}"[:64]
+        # Domain and backend guest name: '+' (label separator) is not allowed by the backend.
+        self.name = f"tmemlab-{os.getpid()}-{run.run_id}".replace("+", ".")[:64]
         self.console_log = self.work / "console.log"
         self.guest: Guest | None = None
         self.dom = None
 
     def domain_spec(self) -> DomainSpec:
-        kernel = self.prep.kernels[self.run.kernel.spec]
+        kernel = self.prep.kernels[self.run.kernel.key]
         root = self.work / "root.qcow2"
         proc.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                   "-b", self.prep.image.root, root])
-        # The tmem channel's socket must exist for libvirt to accept the domain; a bound,
-        # never-listening socket is refused, and QEMU retries each second until a
-        # backend takes the path over.
-        placeholder_socket(self.work / "tmem.sock")
+        if self.prep.backend is not None:
+            self.prep.backend.add_guest(self.name, self.work / "tmem.sock")
+        else:
+            # The channel's socket must exist for libvirt to accept the domain; a bound,
+            # never-listening socket refuses QEMU, which retries each second.
+            placeholder_socket(self.work / "tmem.sock")
         swap = None
         if self.exp.swap["size_mib"] > 0:
             swap = self.work / "swap.raw"
@@ -95,7 +114,7 @@ class RunContext:
         return DomainSpec(
             name=self.name, accel=self.prep.accel, memory_mib=self.exp.guest["memory_mib"],
             vcpus=self.exp.guest["vcpus"], kernel=kernel.vmlinuz,
-            initrd=self.prep.initrds[kernel.spec],
+            initrd=self.prep.initrds[self.run.kernel.key],
             cmdline=f"{BASE_CMDLINE} {self.run.kernel.cmdline}".strip(),
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
@@ -125,6 +144,8 @@ class RunContext:
         if self.guest is not None:
             self.guest.close()
         self.hv.destroy(self.name)
+        if self.prep.backend is not None:
+            self.prep.backend.remove_guest(self.name)
         shutil.rmtree(self.work, ignore_errors=True)
 
 
@@ -148,7 +169,7 @@ def _guest_facts(guest: Guest) -> dict:
 def new_record(ctx: RunContext) -> dict:
     run, exp = ctx.run, ctx.exp
     workload = WORKLOADS[run.workload.name]
-    kernel = ctx.prep.kernels[run.kernel.spec]
+    kernel = ctx.prep.kernels[run.kernel.key]
     return {
         "run_id": run.run_id, "label": run.label, "iteration": run.iteration,
         "status": "failed", "failure": None,
@@ -170,8 +191,10 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     status_cb("booting")
     record["boot_seconds"] = round(ctx.boot(), 2)
     record["guest"].update(_guest_facts(ctx.guest))
+    backend = ctx.prep.backend
+    extra = [lambda: backend.sample(ctx.name)] if backend is not None else []
     monitor = monitors.Monitor(ctx.guest.stream(monitors.sampler_command()), ctx.dom,
-                               ctx.hv.pid(ctx.name))
+                               ctx.hv.pid(ctx.name), extra)
     monitor.start()
     time.sleep(1.5)  # a baseline sample before the workload starts
     status_cb(f"{run.workload.name} running")
@@ -188,6 +211,12 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
         record["series_rows"] = monitor.rows
     result, failure = workload.parse(status, out, err)
     record["deltas"], record["summary"] = monitors.summarize(monitor.rows)
+    if backend is not None:
+        try:
+            record["backend"] = {"options": backend.options,
+                                 "guest": backend.guest_stats(ctx.name)}
+        except Exception as exc:  # the backend may be down after a fault test
+            record["backend"] = {"options": backend.options, "error": str(exc)}
     record["result"] = result
     record["workload_stderr_tail"] = "\n".join(err.strip().splitlines()[-10:])
     panic = console.kernel_failure(ctx.console_log)
@@ -232,6 +261,7 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
         prep = prepare(exp, hv, accel_override)
         results.write_versions(versions(exp, hv, prep))
         scratch = cache_dir("scratch", str(os.getpid()))
+        start_backend(exp, prep, scratch)
         runs = exp.runs()
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -250,8 +280,21 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
                     progress.console.print(f"{run.run_id}: {mark}")
                     progress.advance(task)
         finally:
+            if prep.backend is not None:
+                prep.backend.stop()
+                shutil.copyfile(prep.backend.log, results.path / "backend.log")
             shutil.rmtree(scratch, ignore_errors=True)
     return results, records
+
+
+def start_backend(exp: Experiment, prep: Prepared, scratch: Path) -> None:
+    """One host tmem backend serves every guest of the experiment, when it is needed."""
+    if not needs_backend(exp, prep):
+        return
+    backend = HostBackend(exp.backend, scratch / "backend")
+    with ui.step(f"start tmem backend ({' '.join(backend.argv()[3:])})"):
+        backend.start()
+    prep.backend = backend
 
 
 def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
@@ -261,6 +304,7 @@ def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
     with Hypervisor(libvirt_uri) as hv, \
             tempfile.TemporaryDirectory(dir=cache_dir("scratch")) as scratch:
         prep = prepare(exp, hv, accel_override)
+        start_backend(exp, prep, Path(scratch))
         ctx = RunContext(exp, run, prep, hv, Path(scratch))
         try:
             with ui.step(f"boot {run.kernel.spec}"):
@@ -270,3 +314,5 @@ def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
             raise GuestBootError(err.name, f"{err.reason}; console tail:\n{err.console_tail}")
         finally:
             ctx.close()
+            if prep.backend is not None:
+                prep.backend.stop()

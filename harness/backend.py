@@ -1,0 +1,162 @@
+"""The host tmem backend as the runner uses it: one subprocess per experiment
+(``python -m host_backend serve``), one unix socket per guest added through its control
+socket, stats flattened into ``backend_*`` monitor columns.
+
+A subprocess, not an in-process server: the harness's own threads (libvirt events,
+monitors) must not stall the per-page path, and fault tests kill -9 it and restart it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from host_backend.control import ControlClient, ControlError
+
+from harness.errors import TmemlabError
+
+OPTIONS = ("enabled", "compression", "cap", "max_pages", "max_bytes", "weight", "durable",
+           "dedup")
+COMPRESSIONS = ("none", "zlib", "lz4", "zstd")
+# Per-guest counters copied into each monitor sample (kernel-style names, backend_ prefix).
+COUNTERS = ("puts", "good_puts", "gets", "found_gets", "flushes", "found_flushes",
+            "flush_objects", "evictions", "same_filled", "dedup_hits", "compress_poor")
+GAUGES = ("stored_pages", "stored_bytes", "compression_ratio")
+
+
+class BackendFailure(TmemlabError):
+    pass
+
+
+def validate(options: dict) -> str | None:
+    """None if ``options`` is a valid experiment ``backend:`` mapping, else the reason."""
+    for key, value in options.items():
+        if key not in OPTIONS:
+            return f"unknown field {key!r} (allowed: {', '.join(OPTIONS)})"
+        if key == "compression" and value not in COMPRESSIONS:
+            return f"compression {value!r} is not one of {', '.join(COMPRESSIONS)}"
+        if key in ("enabled", "durable", "dedup") and not isinstance(value, bool):
+            return f"{key} must be true or false"
+        if key in ("max_pages", "max_bytes", "weight") and (
+                not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            return f"{key} must be a non-negative integer"
+        if key == "cap" and not (isinstance(value, int) or
+                                 (isinstance(value, str) and value[:-1].isdigit())):
+            return "cap must be bytes or a size like 512M"
+    return None
+
+
+def flatten(guest: dict) -> dict[str, float]:
+    """One guest's stats → {backend_<counter>: value} monitor columns."""
+    row = {f"backend_{k}": guest.get(k, 0) for k in COUNTERS + GAUGES}
+    for reason, count in guest.get("rejects", {}).items():
+        row[f"backend_rejects_{reason}"] = count
+    for op in ("put", "get"):
+        lat = guest.get("latency", {}).get(op)
+        if lat:
+            row[f"backend_{op}_p50_us"] = lat["p50_us"]
+            row[f"backend_{op}_p99_us"] = lat["p99_us"]
+    return row
+
+
+class HostBackend:
+    def __init__(self, options: dict, workdir: Path):
+        self.options = dict(options)
+        self.workdir = workdir
+        self.control_path = workdir / "control.sock"
+        self.log = workdir / "backend.log"
+        self.durable_dir = workdir / "durable" if options.get("durable") else None
+        self._proc: subprocess.Popen | None = None
+        self._control: ControlClient | None = None
+        self._guests: dict[str, Path] = {}
+
+    def argv(self) -> list[str]:
+        argv = [sys.executable, "-m", "host_backend", "serve",
+                "--control", str(self.control_path),
+                "--compression", self.options.get("compression", "none")]
+        if self.options.get("cap"):
+            argv += ["--cap", str(self.options["cap"])]
+        if self.options.get("dedup"):
+            argv.append("--dedup")
+        if self.durable_dir is not None:
+            argv += ["--durable", str(self.durable_dir)]
+        return argv
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self._proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
+                                          start_new_session=True)
+        try:
+            self._control = ControlClient(str(self.control_path)).connect(wait=20)
+        except ControlError as err:
+            self.stop()
+            raise BackendFailure(f"tmem backend did not start: {err}; log: {self.log}") \
+                from err
+        for name, path in self._guests.items():  # after a restart: same guests, same paths
+            self._add(name, path)
+
+    def _add(self, name: str, path: Path) -> None:
+        self._control.add_guest(name, str(path), max_pages=self.options.get("max_pages"),
+                                max_bytes=self.options.get("max_bytes"),
+                                weight=self.options.get("weight", 100))
+
+    def add_guest(self, name: str, path: Path) -> None:
+        try:
+            self._add(name, path)
+        except ControlError as err:
+            raise BackendFailure(f"tmem backend refused guest {name}: {err}") from err
+        self._guests[name] = path
+
+    def remove_guest(self, name: str) -> None:
+        self._guests.pop(name, None)
+        try:
+            self._control.call("remove_guest", name=name, drop=True)
+        except (ControlError, AttributeError):
+            pass  # backend gone: nothing left to remove
+
+    def guest_stats(self, name: str) -> dict:
+        """Full stats of one guest (for the run record)."""
+        return self._control.stats().get("guests", {}).get(name, {})
+
+    def sample(self, name: str) -> dict[str, float]:
+        """Monitor columns for one guest; empty while the backend is away."""
+        try:
+            return flatten(self.guest_stats(name))
+        except (ControlError, OSError, ValueError):
+            return {}
+
+    def kill(self) -> None:
+        """SIGKILL, as a fault test does: no clean shutdown, sockets left behind."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+        if self._control is not None:
+            self._control.close()
+
+    def stop(self) -> None:
+        if self._control is not None:
+            try:
+                self._control.call("shutdown")
+            except ControlError:
+                pass
+            self._control.close()
+        if self._proc is not None and self._proc.poll() is None:
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def wait_for_connection(self, name: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.guest_stats(name).get("client_name"):
+                return True
+            time.sleep(0.2)
+        return False

@@ -102,11 +102,22 @@ def load_results_dir(path: Path | str) -> ResultsDir:
     if not files:
         raise ResultsDirError(path, f"no runs found (expected {RUNS_DIR}/*.json)")
     runs = [parse_run(_read_json(f, path), path) for f in files]
-    runs.sort(key=lambda r: (r.label, r.iteration))
     versions_file = path / VERSIONS_FILE
     versions = _read_json(versions_file, path) if versions_file.is_file() else {}
     experiment = _read_experiment(path / EXPERIMENT_FILE, path)
+    order = experiment_label_order(experiment)
+    runs.sort(key=lambda r: (order.get(r.label, len(order)), r.label, r.iteration))
     return ResultsDir(path=path, versions=versions, experiment=experiment, runs=runs)
+
+
+def experiment_label_order(experiment: dict[str, Any]) -> dict[str, int]:
+    """Column order as the experiment lists its kernels (then workloads): the first kernel
+    is the reference, as the user wrote it, not whichever label sorts first."""
+    kernels = [k.get("label") for k in experiment.get("kernels", []) if isinstance(k, dict)]
+    workloads = [w.get("label") for w in experiment.get("workloads", [])
+                 if isinstance(w, dict)]
+    labels = [f"{k}+{w}" for k in kernels for w in workloads]
+    return {label: i for i, label in enumerate(labels)}
 
 
 def parse_series(text: str) -> dict[str, list[float]]:

@@ -75,14 +75,17 @@ METRICS: tuple[Metric, ...] = (
     # pressure and host memory
     _m("psi_some_avg10_max", "summary.psi_some_avg10_max", "%", L, "psi", "PSI some avg10 max"),
     _m("psi_full_avg10_max", "summary.psi_full_avg10_max", "%", L, "psi", "PSI full avg10 max"),
-    _m("qemu_rss_max_bytes", "summary.qemu_rss_max_bytes", "B", L, "host", "QEMU RSS max"),
+    _m("qemu_rss_max_bytes", "summary.qemu_rss_bytes_max", "B", L, "host", "QEMU RSS max"),
     # zswap debugfs
-    _m("zswap_stored_pages", "deltas.stored_pages", "pages", N, "zswap", "zswap stored"),
+    # (stored_pages, pool_total_size, same_filled_pages are gauges: summarised as max/end)
+    _m("zswap_stored_pages", "summary.stored_pages_max", "pages", N, "zswap",
+       "zswap stored (max)"),
     _m("zswap_stored_pages_end", "summary.stored_pages_end", "pages", N, "zswap",
        "zswap stored (end)"),
-    _m("zswap_pool_total_size", "deltas.pool_total_size", "B", N, "zswap", "zswap pool size"),
-    _m("zswap_same_filled_pages", "deltas.same_filled_pages", "pages", N, "zswap",
-       "zswap same-filled"),
+    _m("zswap_pool_total_size", "summary.pool_total_size_max", "B", N, "zswap",
+       "zswap pool size (max)"),
+    _m("zswap_same_filled_pages", "summary.same_filled_pages_max", "pages", N, "zswap",
+       "zswap same-filled (max)"),
     _m("zswap_written_back_pages", "deltas.written_back_pages", "pages", L, "zswap",
        "zswap written back"),
     _m("zswap_duplicate_entry", "deltas.duplicate_entry", "entries", N, "zswap",
@@ -96,6 +99,17 @@ METRICS: tuple[Metric, ...] = (
     _m("frontswap_loads", "deltas.loads", "pages", N, "frontswap", "frontswap loads"),
     _m("frontswap_invalidates", "deltas.invalidates", "pages", N, "frontswap",
        "frontswap invalidates"),
+    # host tmem backend (per guest)
+    _m("backend_good_puts", "deltas.backend_good_puts", "pages", N, "backend",
+       "backend good puts"),
+    _m("backend_found_gets", "deltas.backend_found_gets", "pages", N, "backend",
+       "backend found gets"),
+    _m("backend_stored_pages_max", "summary.backend_stored_pages_max", "pages", N, "backend",
+       "backend stored (max)"),
+    _m("backend_stored_bytes_max", "summary.backend_stored_bytes_max", "B", N, "backend",
+       "backend stored bytes (max)"),
+    _m("backend_put_p99_us", "summary.backend_put_p99_us_end", "us", L, "backend",
+       "backend put p99"),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

@@ -7,6 +7,7 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.compare import fmt
+from harness.compare.metrics import METRICS
 from harness.compare.render_md import legend
 from harness.compare.table import Cell, ComparisonTable
 
@@ -35,12 +36,19 @@ def build_rich_table(table: ComparisonTable) -> Table:
     runs = [f"{len(c.passed)} passed" + (f", {c.n_failed} failed" if c.n_failed else "")
             for c in table.columns]
     t.add_row("runs", "", *runs)
+    shown = {m.path for m in METRICS}  # the terminal shows the curated table only
     for row in table.rows:
         m = row.metric
+        if m.path not in shown:
+            continue
         cells = [_cell_text(c, table.references[j] is None) for j, c in enumerate(row.cells)]
         t.add_row(f"{m.label} {m.direction.arrow}", m.unit, *cells)
     t.add_row(Text("geomean ratio ↑", style="bold"), "",
               *[Text(fmt.ratio(v), style="bold") for v in table.geomean])
+    hidden = sum(1 for row in table.rows if row.metric.path not in shown)
+    if hidden:
+        t.caption = (t.caption or "") + f"\n{hidden} more counters (every vmstat delta...) " \
+            "are in compare/comparison.md, .csv and .json."
     return t
 
 

@@ -68,7 +68,8 @@ def _cmd_kernel(args) -> int:
         start = time.monotonic()
         kernel = kernels.resolve(spec, getattr(args, "config", None))
         initrd = images.build_initramfs(kernel)
-        ui.console.print(f"{kernel.spec}: {kernel.release} ({kernel.package} {kernel.version})"
+        ui.console.print(f"{kernel.spec}: {kernel.release} ({kernel.package} {kernel.version}) "
+                         f"{'built' if kernel.extra.get('built') else 'cached'}"
                          f" config sha256 {kernel.config_hash[:16]} in "
                          f"{time.monotonic() - start:.1f} s\n  bzImage {kernel.vmlinuz}\n"
                          f"  initramfs {initrd}")

@@ -35,6 +35,7 @@ class KernelChoice:
     spec: str
     cmdline: str
     config: str | None = None    # fragment set for tree:/image: kernels
+    swap_mib: int | None = None  # overrides swap.size_mib (0: no swap disk, e.g. zram)
 
     @property
     def key(self) -> str:
@@ -163,7 +164,10 @@ def _kernels(c: _Checker, raw) -> list[KernelChoice]:
     for i, item in enumerate(raw):
         where = f"kernels[{i}]"
         item = c.mapping(item, where)
-        c.keys(item, {"name", "kernel", "cmdline", "config"}, f"{where}.")
+        c.keys(item, {"name", "kernel", "cmdline", "config", "swap_mib"}, f"{where}.")
+        swap_mib = item.get("swap_mib")
+        if swap_mib is not None:
+            c.int_in(swap_mib, f"{where}.swap_mib", 0, 1 << 22)
         spec = item.get("kernel")
         if not isinstance(spec, str) or not KERNEL_SPEC.match(spec):
             c.fail(f"{where}.kernel", f"{spec!r} is not distro:NAME, config:NAME, tree:PATH "
@@ -182,7 +186,7 @@ def _kernels(c: _Checker, raw) -> list[KernelChoice]:
                 c.fail(f"{where}.cmdline", f"expected a string or list of strings, "
                                            f"got {cmdline!r}")
             suffix = f"-{j + 1}" if len(variants) > 1 else ""
-            out.append(KernelChoice(label + suffix, spec, cmdline, config))
+            out.append(KernelChoice(label + suffix, spec, cmdline, config, swap_mib))
     labels = [k.label for k in out]
     for label in labels:
         if labels.count(label) > 1:

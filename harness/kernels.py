@@ -151,14 +151,14 @@ def resolve_distro(name: str) -> Kernel:
     modules_txt = (GUEST_IMAGES / "initramfs" / "modules.txt").read_bytes()
     entry = cache_dir("kernels", "distro") / \
         f"{package}_{version}-{hashlib.sha256(modules_txt).hexdigest()[:8]}"
-    cache.ensure_entry(entry, lambda out: _extract_distro(package, version, out))
+    _entry, built = cache.ensure_entry(entry, lambda out: _extract_distro(package, version, out))
     release = package.removeprefix("linux-image-")
     config = entry / "config"
     return Kernel(spec=f"distro:{name}", kind="distro", release=release,
                   vmlinuz=entry / "vmlinuz", config=config, modules=entry / "modules",
                   package=package, version=version,
                   config_hash=hashlib.sha256(config.read_bytes()).hexdigest(),
-                  extra={"modules_load": str(entry / "modules.load")})
+                  extra={"modules_load": str(entry / "modules.load"), "built": built})
 
 
 def _from_build(spec: str, kind: str, entry: Path) -> Kernel:
@@ -173,8 +173,10 @@ def _from_build(spec: str, kind: str, entry: Path) -> Kernel:
 
 def resolve_config(name: str, _config: str | None) -> Kernel:
     from harness import kbuild
-    entry, _built = kbuild.build_config(name)
-    return _from_build(f"config:{name}", "config", entry)
+    entry, built = kbuild.build_config(name)
+    kernel = _from_build(f"config:{name}", "config", entry)
+    kernel.extra["built"] = built
+    return kernel
 
 
 def resolve_tree(path: str, config: str | None) -> Kernel:

@@ -107,10 +107,10 @@ class RunContext:
             # never-listening socket refuses QEMU, which retries each second.
             placeholder_socket(self.work / "tmem.sock")
         swap = None
-        if self.exp.swap["size_mib"] > 0:
+        if self.swap_mib() > 0:
             swap = self.work / "swap.raw"
             with open(swap, "wb") as f:
-                f.truncate(self.exp.swap["size_mib"] << 20)
+                f.truncate(self.swap_mib() << 20)
         return DomainSpec(
             name=self.name, accel=self.prep.accel, memory_mib=self.exp.guest["memory_mib"],
             vcpus=self.exp.guest["vcpus"], kernel=kernel.vmlinuz,
@@ -119,6 +119,10 @@ class RunContext:
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
             swap_iotune=self.exp.swap["iotune"], swap_cache=self.exp.swap["cache"])
+
+    def swap_mib(self) -> int:
+        override = self.run.kernel.swap_mib
+        return self.exp.swap["size_mib"] if override is None else override
 
     def boot(self) -> float:
         spec = self.domain_spec()
@@ -179,7 +183,7 @@ def new_record(ctx: RunContext) -> dict:
                      "params": run.workload.params,
                      "command": workload.command(run.workload.params)},
         "guest": {"memory_mib": exp.guest["memory_mib"], "vcpus": exp.guest["vcpus"],
-                  "swap_mib": exp.swap["size_mib"], "swap_iotune": exp.swap["iotune"],
+                  "swap_mib": ctx.swap_mib(), "swap_iotune": exp.swap["iotune"],
                   "accel": ctx.prep.accel},
     }
 

@@ -13,9 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from host_backend.control import ControlClient, ControlError
-
 from harness.errors import TmemlabError
+from host_backend.control import ControlClient, ControlError
 
 OPTIONS = ("enabled", "compression", "cap", "max_pages", "max_bytes", "weight", "durable",
            "dedup")

@@ -24,7 +24,7 @@ KERNEL_SPEC = re.compile(r"^(distro|config|tree|image):\S+$")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 TOP_KEYS = {"name", "description", "guest", "swap", "kernels", "workloads", "iterations",
-            "libvirt_uri", "backend"}
+            "libvirt_uri", "backend", "faults"}
 GUEST_DEFAULTS = {"memory_mib": 256, "vcpus": 1, "accel": "auto", "boot_timeout_s": 120}
 SWAP_DEFAULTS = {"size_mib": 1024, "cache": "none", "iotune": {}}
 
@@ -79,6 +79,7 @@ class Experiment:
     iterations: int
     libvirt_uri: str | None
     backend: dict = field(default_factory=dict)
+    faults: list = field(default_factory=list)
 
     def runs(self) -> list[Run]:
         """Iterations outermost, so a partial experiment still compares every config."""
@@ -91,6 +92,7 @@ class Experiment:
         return {"name": self.name, "description": self.description, "guest": self.guest,
                 "swap": self.swap, "iterations": self.iterations,
                 "libvirt_uri": self.libvirt_uri, "backend": self.backend,
+                "faults": self.faults,
                 "kernels": [vars(k) for k in self.kernels],
                 "workloads": [vars(w) for w in self.workloads]}
 
@@ -249,11 +251,17 @@ def _from_data(c: _Checker, path: Path, raw) -> Experiment:
     problem = validate_backend(backend)
     if problem:
         c.fail("backend", problem)
+    from harness.faults import validate as validate_faults
+    faults = data.get("faults", [])
+    problem = validate_faults(faults)
+    if problem:
+        c.fail("faults", problem)
     return Experiment(path=path, name=name, description=str(data.get("description", "")),
                       guest=_guest(c, data.get("guest")), swap=_swap(c, data.get("swap")),
                       kernels=_kernels(c, data.get("kernels")),
                       workloads=_workloads(c, data.get("workloads")),
-                      iterations=iterations, libvirt_uri=uri, backend=dict(backend))
+                      iterations=iterations, libvirt_uri=uri, backend=dict(backend),
+                      faults=list(faults))
 
 
 def adhoc(kernel: str, cmdline: str, memory_mib: int, swap_mib: int,

@@ -64,7 +64,7 @@ class Guest:
                 break
             elif time.monotonic() > deadline:
                 chan.close()
-                raise socket.timeout(f"{command!r} ran past {timeout:.0f} s")
+                raise TimeoutError(f"{command!r} ran past {timeout:.0f} s")
             else:
                 time.sleep(0.05)
         status = chan.recv_exit_status()

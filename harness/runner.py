@@ -13,11 +13,12 @@ from pathlib import Path
 
 import paramiko
 
-from harness import accel, console, images, kernels, monitors, proc, ui
+from harness import accel, checks, console, images, kernels, monitors, proc, ui
+from harness.backend import HostBackend
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment import Experiment, Run
-from harness.backend import HostBackend
+from harness.faults import FaultInjector
 from harness.guest import Guest, free_port
 from harness.paths import cache_dir
 from harness.results import ResultsDir, host_identity, project_commit
@@ -202,14 +203,21 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     monitor.start()
     time.sleep(1.5)  # a baseline sample before the workload starts
     status_cb(f"{run.workload.name} running")
+    injector = None
+    if ctx.exp.faults and backend is not None:
+        injector = FaultInjector(ctx.exp.faults, backend)
+        injector.start()
     started = time.monotonic()
     try:
         status, out, err = ctx.guest.run(record["workload"]["command"],
                                          timeout=run.workload.timeout_s)
-    except socket.timeout as exc:
+    except TimeoutError as exc:
         raise RunFailed(f"workload timeout after {run.workload.timeout_s} s") from exc
     finally:
         record["workload_wall_s"] = round(time.monotonic() - started, 2)
+        if injector is not None:
+            injector.cancel()
+            record["faults"] = injector.events
         time.sleep(1.2)  # one sample after the workload
         monitor.stop()
         record["series_rows"] = monitor.rows
@@ -223,9 +231,12 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
             record["backend"] = {"options": backend.options, "error": str(exc)}
     record["result"] = result
     record["workload_stderr_tail"] = "\n".join(err.strip().splitlines()[-10:])
+    record["checks"] = checks.evaluate(record)
     panic = console.kernel_failure(ctx.console_log)
     if panic:
         failure = f"kernel failure on console: {panic}"
+    elif not failure and checks.failures(record["checks"]):
+        failure = "check failed: " + "; ".join(checks.failures(record["checks"]))
     if failure:
         raise RunFailed(failure)
     record["status"] = "passed"
@@ -315,7 +326,8 @@ def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
                 ctx.boot()
             return ctx.guest.run(command, timeout=timeout)
         except GuestBootError as err:
-            raise GuestBootError(err.name, f"{err.reason}; console tail:\n{err.console_tail}")
+            reason = f"{err.reason}; console tail:\n{err.console_tail}"
+            raise GuestBootError(err.name, reason) from err
         finally:
             ctx.close()
             if prep.backend is not None:

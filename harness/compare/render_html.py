@@ -16,7 +16,8 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; vertical-align: top; }
 th { background: #f0f0f0; } td.num { text-align: right; white-space: nowrap; }
 .better { color: #11772d; font-weight: bold; } .worse { color: #b00020; font-weight: bold; }
 .dim { color: #777; font-size: 0.85em; } .warning { background: #fff4ce; padding: 0.5em; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; } img { max-width: 100%; border: 1px solid #ddd; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+img { max-width: 100%; border: 1px solid #ddd; }
 pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
 """
 

@@ -4,7 +4,6 @@ their kernel names, and a broken run fails cleanly while the experiment goes on.
 
 import csv
 import json
-from pathlib import Path
 
 import pytest
 

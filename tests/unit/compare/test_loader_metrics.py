@@ -87,7 +87,7 @@ def test_discovered_metrics():
     run["summary"]["backend_pages_end"] = 9
     found = {m.name: m for m in discover([run])}
     assert found["reject_compress_poor"].direction is Direction.LOWER
-    assert found["bogo_ops_per_sec"].rate and found["bogo_ops_per_sec"].direction is Direction.HIGHER
+    assert found["bogo_ops_per_sec"].rate and found["bogo_ops_per_sec"].direction is Direction.HIGHER  # noqa: E501
     assert found["backend_pages_end"].direction is Direction.NEUTRAL
     assert "written_back_pages" not in found  # named in the table as zswap_written_back_pages
     names = [m.name for m in metrics_for([run])]

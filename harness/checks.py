@@ -1,0 +1,70 @@
+"""Per-run consistency checks between what the guest says and what the host saw.
+
+Each check applies only when its counters exist in the run (a zswap run has no backend),
+and is recorded in the run JSON under ``checks`` as {name: {"ok", "detail"}}. A failed
+check fails the run: counters that disagree mean a page went somewhere nobody counted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+
+def _corruption(run: dict) -> tuple[bool, str] | None:
+    corrupted = run.get("result", {}).get("corrupted_pages")
+    if corrupted is None:
+        return None
+    return corrupted == 0, f"corrupted_pages={corrupted}"
+
+
+def _stores_reached_tmem(run: dict) -> tuple[bool, str] | None:
+    d = run.get("deltas", {})
+    if "backend_good_puts" not in d or "succ_stores" not in d:
+        return None
+    if run.get("backend", {}).get("options", {}).get("max_pages") == 0:
+        return None  # quota 0: refusing every put is the point
+    return d["succ_stores"] > 0, f"frontswap succ_stores={d['succ_stores']}"
+
+
+def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
+    """Every store the guest counts as done was accepted by the backend; the backend may
+    have accepted a few more whose reply came after the guest's store timeout."""
+    d = run.get("deltas", {})
+    if "backend_good_puts" not in d or "succ_stores" not in d:
+        return None
+    extra = d["backend_good_puts"] - d["succ_stores"]
+    timeouts = d.get("reject_timeout", 0)
+    return 0 <= extra <= timeouts, (f"backend good_puts={d['backend_good_puts']} "
+                                    f"succ_stores={d['succ_stores']} store timeouts={timeouts}")
+
+
+def _loads_match_found_gets(run: dict) -> tuple[bool, str] | None:
+    """Every page the guest loaded was found by the backend; retried loads may add GETs."""
+    d = run.get("deltas", {})
+    if "backend_found_gets" not in d or "loads" not in d:
+        return None
+    extra = d["backend_found_gets"] - d["loads"]
+    retries = d.get("load_retries", 0)
+    return 0 <= extra <= retries, (f"backend found_gets={d['backend_found_gets']} "
+                                   f"frontswap loads={d['loads']} load retries={retries}")
+
+
+CHECKS: dict[str, Callable[[dict], tuple[bool, str] | None]] = {
+    "no_corrupted_pages": _corruption,
+    "stores_reached_tmem": _stores_reached_tmem,
+    "stores_match_backend_good_puts": _stores_match_good_puts,
+    "loads_match_backend_found_gets": _loads_match_found_gets,
+}
+
+
+def evaluate(run: dict) -> dict[str, dict]:
+    out = {}
+    for name, check in CHECKS.items():
+        verdict = check(run)
+        if verdict is not None:
+            out[name] = {"ok": verdict[0], "detail": verdict[1]}
+    return out
+
+
+def failures(results: dict[str, dict]) -> list[str]:
+    return [f"{name}: {r['detail']}" for name, r in results.items() if not r["ok"]]

@@ -1,0 +1,92 @@
+import pytest
+
+from harness import backend, checks, faults
+
+
+def run(**deltas):
+    return {"result": {"corrupted_pages": 0}, "deltas": deltas,
+            "backend": {"options": {}}}
+
+
+def test_checks_apply_only_when_their_counters_exist():
+    assert set(checks.evaluate(run(pswpout=5))) == {"no_corrupted_pages"}
+
+
+def test_consistent_tmem_counters_pass():
+    result = checks.evaluate(run(succ_stores=100, backend_good_puts=102, reject_timeout=2,
+                                 loads=40, backend_found_gets=40))
+    assert all(r["ok"] for r in result.values()), result
+    assert set(result) == set(checks.CHECKS)
+
+
+@pytest.mark.parametrize("deltas, failing", [
+    ({"succ_stores": 100, "backend_good_puts": 90}, "stores_match_backend_good_puts"),
+    ({"succ_stores": 100, "backend_good_puts": 105}, "stores_match_backend_good_puts"),
+    ({"succ_stores": 0, "backend_good_puts": 0}, "stores_reached_tmem"),
+    ({"loads": 10, "backend_found_gets": 9}, "loads_match_backend_found_gets"),
+])
+def test_disagreeing_counters_fail(deltas, failing):
+    result = checks.evaluate(run(**deltas))
+    assert not result[failing]["ok"]
+    assert any(f.startswith(failing) for f in checks.failures(result))
+
+
+def test_quota_zero_does_not_require_stores():
+    r = run(succ_stores=0, backend_good_puts=0)
+    r["backend"]["options"]["max_pages"] = 0
+    assert "stores_reached_tmem" not in checks.evaluate(r)
+
+
+def test_corruption_fails():
+    r = run()
+    r["result"]["corrupted_pages"] = 2
+    assert checks.failures(checks.evaluate(r)) == ["no_corrupted_pages: corrupted_pages=2"]
+
+
+@pytest.mark.parametrize("value, ok", [
+    ([{"at_s": 5, "action": "backend_kill", "restart_after_s": 3}], True),
+    ([{"at_s": 5, "action": "reboot"}], False),
+    ([{"at_s": -1, "action": "backend_kill"}], False),
+    ([{"action": "backend_kill", "when": 3}], False),
+    ({"action": "backend_kill"}, False),
+])
+def test_fault_validation(value, ok):
+    assert (faults.validate(value) is None) == ok
+
+
+@pytest.mark.parametrize("options, ok", [
+    ({"compression": "lz4", "max_pages": 0, "durable": True}, True),
+    ({"compression": "brotli"}, False), ({"max_pages": -1}, False),
+    ({"durable": "yes"}, False), ({"colour": 1}, False), ({"cap": "512M"}, True),
+])
+def test_backend_option_validation(options, ok):
+    assert (backend.validate(options) is None) == ok
+
+
+class FakeBackend:
+    def __init__(self):
+        self.calls = []
+
+    def kill(self):
+        self.calls.append("kill")
+
+    def start(self):
+        self.calls.append("start")
+
+
+def test_injector_kills_then_restarts_in_order():
+    fake = FakeBackend()
+    inj = faults.FaultInjector([{"at_s": 0.05, "action": "backend_kill",
+                                 "restart_after_s": 0.05}], fake)
+    inj.start()
+    inj.join(timeout=5)
+    assert fake.calls == ["kill", "start"]
+    assert [e["event"] for e in inj.events] == ["backend_kill", "backend_restart"]
+
+
+def test_flatten_backend_stats():
+    row = backend.flatten({"puts": 3, "good_puts": 2, "stored_pages": 2, "rejects":
+                           {"quota_pages": 1}, "latency": {"put": {"p50_us": 10.0,
+                                                                    "p99_us": 20.0}}})
+    assert row["backend_good_puts"] == 2 and row["backend_rejects_quota_pages"] == 1
+    assert row["backend_put_p99_us"] == 20.0 and row["backend_gets"] == 0

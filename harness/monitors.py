@@ -13,7 +13,7 @@ from harness import parsers
 
 GUEST_FILES = ("/proc/vmstat", "/proc/meminfo", "/proc/pressure/memory", "/proc/stat",
                "/sys/kernel/debug/zswap", "/sys/kernel/debug/frontswap",
-               "/sys/kernel/debug/tmem")
+               "/sys/kernel/debug/tmem", "/sys/block/vdb/stat")
 SAMPLER = "/usr/local/bin/tmemlab-sample"
 
 
@@ -126,4 +126,18 @@ def summarize(rows: list[dict]) -> tuple[dict, dict]:
             deltas[name] = round(delta, 6) if isinstance(delta, float) else delta
     summary["samples"] = len(rows)
     summary["duration_s"] = last["t"] - first["t"]
+    summary.update(derived(deltas))
     return deltas, summary
+
+
+def derived(deltas: dict) -> dict[str, float]:
+    """Per-request averages worth comparing side by side: the guest's own view of swap
+    disk latency (block layer ticks / completed I/Os) and the tmem round trip."""
+    out = {}
+    for op in ("read", "write"):
+        ios = deltas.get(f"guest_vdb_{op}_ios", 0)
+        if ios:
+            out[f"swap_disk_{op}_avg_ms"] = round(deltas[f"guest_vdb_{op}_ticks_ms"] / ios, 4)
+    if deltas.get("rtt_count"):
+        out["tmem_rtt_avg_us"] = round(deltas["rtt_total_us"] / deltas["rtt_count"], 2)
+    return out

@@ -57,6 +57,18 @@ def parse_cpu(text: str) -> dict[str, float]:
     return {}
 
 
+BLOCK_STAT_FIELDS = ("read_ios", "read_merges", "read_sectors", "read_ticks_ms",
+                     "write_ios", "write_merges", "write_sectors", "write_ticks_ms",
+                     "in_flight", "io_ticks_ms", "time_in_queue_ms")
+
+
+def parse_block_stat(text: str, prefix: str) -> dict[str, int]:
+    """/sys/block/<dev>/stat (Documentation/block/stat.rst) → {prefix_read_ios: ...}."""
+    values = text.split()
+    return {f"{prefix}_{name}": int(v) for name, v in zip(BLOCK_STAT_FIELDS, values)
+            if name != "in_flight"}
+
+
 def parse_swaps(text: str) -> list[dict]:
     """/proc/swaps → [{"device", "type", "size_kb", "used_kb", "priority"}]."""
     out = []
@@ -119,6 +131,8 @@ def parse_guest_record(files: dict[str, str]) -> dict[str, float]:
     row.update(debugfs_counters(files, "/sys/kernel/debug/zswap"))
     row.update(debugfs_counters(files, "/sys/kernel/debug/frontswap"))
     row.update(debugfs_counters(files, "/sys/kernel/debug/tmem"))
+    if "/sys/block/vdb/stat" in files:
+        row.update(parse_block_stat(files["/sys/block/vdb/stat"], "guest_vdb"))
     return row
 
 

@@ -99,6 +99,13 @@ METRICS: tuple[Metric, ...] = (
     _m("frontswap_loads", "deltas.loads", "pages", N, "frontswap", "frontswap loads"),
     _m("frontswap_invalidates", "deltas.invalidates", "pages", N, "frontswap",
        "frontswap invalidates"),
+    # per-request latency: the guest's swap disk vs the tmem round trip
+    _m("swap_disk_read_avg_ms", "summary.swap_disk_read_avg_ms", "ms", L, "latency",
+       "swap disk read avg"),
+    _m("swap_disk_write_avg_ms", "summary.swap_disk_write_avg_ms", "ms", L, "latency",
+       "swap disk write avg"),
+    _m("tmem_rtt_avg_us", "summary.tmem_rtt_avg_us", "us", L, "latency",
+       "tmem round trip avg"),
     # host tmem backend (per guest)
     _m("backend_good_puts", "deltas.backend_good_puts", "pages", N, "backend",
        "backend good puts"),

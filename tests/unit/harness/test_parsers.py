@@ -79,3 +79,15 @@ def test_summarize_deltas_counters_and_summarises_gauges():
     assert summary["stored_pages_max"] == 9 and summary["stored_pages_end"] == 7
     assert summary["psi_some_avg10_max"] == 4.0 and summary["MemFree_kb_end"] == 120
     assert summary["samples"] == 3 and summary["duration_s"] == 2
+
+
+def test_block_stat_and_derived_latencies():
+    row = parsers.parse_block_stat("  120 3 9600 240 50 0 400 1000 0 900 1240 0 0 0 0\n",
+                                   "guest_vdb")
+    assert row["guest_vdb_read_ios"] == 120 and row["guest_vdb_write_ticks_ms"] == 1000
+    assert "guest_vdb_in_flight" not in row
+    got = monitors.derived({"guest_vdb_read_ios": 120, "guest_vdb_read_ticks_ms": 240,
+                            "guest_vdb_write_ios": 50, "guest_vdb_write_ticks_ms": 1000,
+                            "rtt_count": 4, "rtt_total_us": 100})
+    assert got == {"swap_disk_read_avg_ms": 2.0, "swap_disk_write_avg_ms": 20.0,
+                   "tmem_rtt_avg_us": 25.0}

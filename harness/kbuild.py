@@ -146,28 +146,33 @@ def build_config(name: str) -> tuple[Path, bool]:
     log = cache_dir("logs") / f"kernel-{label}-{key}.log"
 
     def build(out: Path) -> None:
-        src = source_tree(version)
         log.write_text("")
-        try:
-            final = configure(src, out / "build", fragments, log)
-            image = compile_kernel(src, out / "build", log)
-        except CommandError as err:
-            raise KernelBuildError(f"kernel {label} build failed ({err}); log: {log}") from err
-        shutil.copy(image, out / "bzImage")
-        shutil.copy(log, out / "build.log")
-        (out / "config").write_text(final)
-        release = proc.output(["make", "-s", "-C", src, f"O={out / 'build'}",
-                               "kernelrelease"]).strip()
         meta = {"name": label, "source": f"{SOURCE_PACKAGE} {version}",
-                "fragments": [n for n, _ in fragments], "patch_series": series_hash(),
-                "patches": [p.name for p in patch_series()], "compiler": compiler_version(),
-                "config_hash": hashlib.sha256(final.encode()).hexdigest(),
-                "release": release}
-        (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+                "patch_series": series_hash(), "patches": [p.name for p in patch_series()]}
+        _build_into(source_tree(version), out / "build", out, fragments, log, meta)
+        shutil.copy(log, out / "build.log")
         shutil.rmtree(out / "build")
 
     entry = cache_dir("kernels", "config") / f"{label}-{key}"
     return cache.ensure_entry(entry, build)
+
+
+def _build_into(src: Path, obj: Path, out: Path, fragments: list[tuple[str, str]],
+                log: Path, meta: dict) -> None:
+    """configure + compile ``src`` in ``obj``; bzImage, config and meta.json into ``out``."""
+    try:
+        final = configure(src, obj, fragments, log)
+        image = compile_kernel(src, obj, log)
+    except CommandError as err:
+        raise KernelBuildError(f"kernel {meta['name']} ({meta['source']}) build failed "
+                               f"({err}); log: {log}") from err
+    shutil.copy(image, out / "bzImage")
+    (out / "config").write_text(final)
+    meta.update(fragments=[n for n, _ in fragments], compiler=compiler_version(),
+                config_hash=hashlib.sha256(final.encode()).hexdigest(),
+                release=proc.output(["make", "-s", "-C", src, f"O={obj}",
+                                     "kernelrelease"]).strip())
+    (out / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def build_tree(tree: Path, name: str) -> Path:
@@ -176,23 +181,10 @@ def build_tree(tree: Path, name: str) -> Path:
     tree = tree.resolve()
     if not (tree / "Makefile").exists() or not (tree / "Kconfig").exists():
         raise KernelBuildError(f"tree:{tree} is not a kernel source tree (no Makefile/Kconfig)")
-    fragments = fragments_for(name)
     key = hashlib.sha256(str(tree).encode()).hexdigest()[:12]
     build = cache_dir("kernels", "tree", f"{tree.name}-{key}-{Path(name).stem}")
     log = build / "build.log"
     log.write_text("")
-    try:
-        final = configure(tree, build / "obj", fragments, log)
-        image = compile_kernel(tree, build / "obj", log)
-    except CommandError as err:
-        raise KernelBuildError(f"tree:{tree} build failed ({err}); log: {log}") from err
-    shutil.copy(image, build / "bzImage")
-    (build / "config").write_text(final)
-    release = proc.output(["make", "-s", "-C", tree, f"O={build / 'obj'}",
-                           "kernelrelease"]).strip()
-    (build / "meta.json").write_text(json.dumps({
-        "name": Path(name).stem, "source": f"tree:{tree}",
-        "fragments": [n for n, _ in fragments], "compiler": compiler_version(),
-        "config_hash": hashlib.sha256(final.encode()).hexdigest(), "release": release},
-        indent=2) + "\n")
+    _build_into(tree, build / "obj", build, fragments_for(name), log,
+                {"name": Path(name).stem, "source": f"tree:{tree}"})
     return build

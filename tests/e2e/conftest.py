@@ -12,9 +12,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def tmemlab(*args: str, timeout: float = 1500, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=ROOT, text=True,
-                          capture_output=True, timeout=timeout, **kwargs)
+def tmemlab(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
+    """Run the CLI; the result also carries ``pid``, which names its domains
+    (tmemlab-<pid>-...), so a test can look for its own QEMUs only."""
+    argv = [sys.executable, "-m", "harness", *args]
+    with subprocess.Popen(argv, cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as child:
+        try:
+            out, err = child.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            child.terminate()  # SIGTERM: the harness destroys its domains
+            out, err = child.communicate(timeout=60)
+            raise
+    done = subprocess.CompletedProcess(argv, child.returncode, out, err)
+    done.pid = child.pid
+    return done
 
 
 def qemu_pids(marker: str) -> list[int]:

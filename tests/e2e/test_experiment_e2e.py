@@ -90,4 +90,5 @@ def test_results_folder_is_complete(experiment):
 
 
 def test_no_qemu_left_behind(experiment):
-    assert qemu_pids("guest=tmemlab-") == []
+    proc, _dir, _runs = experiment
+    assert qemu_pids(f"guest=tmemlab-{proc.pid}-") == []

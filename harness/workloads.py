@@ -61,6 +61,7 @@ PRESSURE_PARAMS = {
     "seed": Param(_is_int(0, 2**63), "an integer", "--seed"),
     "mix": Param(lambda v: bool(_mix(v)), "zero/dup/text/random percentages", "--mix"),
     "thp": Param(lambda v: isinstance(v, bool), "true|false", "--thp"),
+    "final_verify": Param(lambda v: isinstance(v, bool), "true|false", "--final-verify"),
 }
 
 
@@ -89,12 +90,15 @@ class Pressure:
             raise ValueError("give passes or duration, not both")
 
     def command(self, params: dict) -> str:
+        # random/zipf passes need not touch every page: by default a final sweep reads
+        # every page back, so every page the workload wrote is verified at least once.
+        params = {"final_verify": True, **params}
         argv = [self.binary]
         for key, value in params.items():
             flag = PRESSURE_PARAMS[key].flag
             if key == "mix":
                 argv += [flag, _mix(value)]
-            elif key == "thp":
+            elif key in ("thp", "final_verify"):
                 argv += [flag] if value else []
             else:
                 argv += [flag, str(value)]

@@ -18,6 +18,8 @@ def test_pressure_command_maps_params_to_flags():
     assert cmd[cmd.index("--mix") + 1] == "zero=20,text=80"
     assert cmd[cmd.index("--write-ratio") + 1] == "0.5"
     assert "--thp" in cmd
+    assert "--final-verify" in cmd  # on unless a run turns it off
+    assert "--final-verify" not in PRESSURE.command({"final_verify": False})
 
 
 @pytest.mark.parametrize("params", [{"size": "1.5G"}, {"pattern": "spiral"},

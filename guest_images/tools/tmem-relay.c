@@ -3,7 +3,8 @@
  * tmem-relay.c - pump tmem frames between /dev/tmem and a virtio-serial port.
  *
  *   tmem-relay [--device PATH] [--port PATH | --port-name NAME]
- *              [--sysfs DIR] [--ready-file PATH] [--retry-ms MS]
+ *              [--sysfs DIR] [--ready-file PATH] [--pid-file PATH]
+ *              [--retry-ms MS] [--no-supervise]
  *   tmem-relay --find-port [--port-name NAME] [--sysfs DIR]
  *   tmem-relay --parse < stream
  *
@@ -25,6 +26,13 @@
  * org.tmemlab.tmem.0) and opening /dev/<vportNpM>. A missing device or port
  * is retried every --retry-ms; the relay never exits on its own.
  *
+ * While no relay runs, every load of a page held by the host waits, so
+ * whatever restarts a dead relay must not need such a page itself: a shell
+ * loop would (its pages get swapped out, and it would wait for the relay it
+ * is meant to start). So the relay supervises itself: an mlocked parent
+ * forks the worker that does the pumping (its pid in --pid-file) and forks
+ * a new one, after --retry-ms, whenever it dies.
+ *
  * --find-port prints the port's device path (status 1 if absent); --parse
  * reads a byte stream and prints one line per frame, "op status length id"
  * (test hooks for the framing).
@@ -43,6 +51,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +79,7 @@ static const char *port_path;
 static const char *port_name = "org.tmemlab.tmem.0";
 static const char *sysfs_dir = "/sys/class/virtio-ports";
 static const char *ready_file;
+static const char *pid_file;
 static unsigned int retry_ms = 200;
 
 static unsigned char txbuf[BUF_SIZE];	/* kernel -> port */
@@ -403,15 +414,65 @@ static void harden(void)
 		say("PR_SET_IO_FLUSHER: %s (continuing)", strerror(errno));
 }
 
-static void mark_ready(void)
+static void write_file(const char *path, const char *text)
 {
 	int fd;
 
-	if (!ready_file)
+	if (!path)
 		return;
-	fd = open(ready_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd >= 0)
-		close(fd);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, text, strlen(text)) < 0)
+		say("write %s: %s", path, strerror(errno));
+	close(fd);
+}
+
+static void __attribute__((noreturn)) worker(void)
+{
+	int tmem;
+
+	harden();
+	tmem = open_retrying("tmem device", locate_device);
+	for (;;) {
+		int port = open_retrying("port", find_port);
+
+		write_file(ready_file, "");
+		pump(tmem, port);
+		close(port);
+		sleep_ms(retry_ms);
+	}
+}
+
+/* The mlocked parent: restart the worker whenever it dies. */
+static void __attribute__((noreturn)) supervise(void)
+{
+	char pid_text[32];
+
+	harden();
+	for (;;) {
+		int status;
+		pid_t pid = fork();
+
+		if (pid == 0)
+			worker();
+		if (pid < 0) {
+			say("fork: %s; retrying", strerror(errno));
+			sleep_ms(retry_ms);
+			continue;
+		}
+		snprintf(pid_text, sizeof(pid_text), "%d\n", (int)pid);
+		write_file(pid_file, pid_text);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (WIFSIGNALED(status))
+			say("worker %d killed by signal %d: restarting", (int)pid,
+			    WTERMSIG(status));
+		else
+			say("worker %d exited (%d): restarting", (int)pid,
+			    WEXITSTATUS(status));
+		sleep_ms(retry_ms);
+	}
 }
 
 /*
@@ -443,7 +504,7 @@ static int parse_stdin(void)
 
 static const char usage[] =
 	"usage: " NAME " [--device PATH] [--port PATH | --port-name NAME] [--sysfs DIR]\n"
-	"                  [--ready-file PATH] [--retry-ms MS]\n"
+	"                  [--ready-file PATH] [--pid-file PATH] [--retry-ms MS] [--no-supervise]\n"
 	"       " NAME " --find-port [--port-name NAME] [--sysfs DIR]\n"
 	"       " NAME " --parse < stream\n";
 
@@ -455,15 +516,17 @@ int main(int argc, char **argv)
 		{ "port-name", required_argument, NULL, 'n' },
 		{ "sysfs", required_argument, NULL, 's' },
 		{ "ready-file", required_argument, NULL, 'r' },
+		{ "pid-file", required_argument, NULL, 'i' },
+		{ "no-supervise", no_argument, NULL, 'S' },
 		{ "retry-ms", required_argument, NULL, 't' },
 		{ "find-port", no_argument, NULL, 'f' },
 		{ "parse", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool find_only = false, parse_only = false;
+	bool find_only = false, parse_only = false, supervised = true;
 	char path[512];
-	int opt, tmem;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
@@ -472,6 +535,8 @@ int main(int argc, char **argv)
 		case 'n': port_name = optarg; break;
 		case 's': sysfs_dir = optarg; break;
 		case 'r': ready_file = optarg; break;
+		case 'i': pid_file = optarg; break;
+		case 'S': supervised = false; break;
 		case 't':
 			retry_ms = (unsigned int)strtoul(optarg, NULL, 10);
 			if (retry_ms < 1 || retry_ms > 60000) {
@@ -498,14 +563,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 
-	harden();
-	tmem = open_retrying("tmem device", locate_device);
-	for (;;) {
-		int port = open_retrying("port", find_port);
-
-		mark_ready();
-		pump(tmem, port);
-		close(port);
-		sleep_ms(retry_ms);
-	}
+	if (supervised)
+		supervise();
+	worker();
 }

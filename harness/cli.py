@@ -22,6 +22,10 @@ def _cmd_run(args) -> int:
     from harness import experiment, runner, summary
 
     exp = experiment.load(Path(args.experiment))
+    if args.iterations is not None:
+        if args.iterations < 1:
+            raise UsageError("--iterations must be at least 1")
+        exp.iterations = args.iterations
     if args.dry_run:
         for run in exp.runs():
             ui.console.print(f"{run.run_id}: {run.kernel.spec} [{run.kernel.cmdline}] "
@@ -131,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--results", default=str(PROJECT_ROOT / "results"),
                      help="where results folders go (default: %(default)s)")
     run.add_argument("--dry-run", action="store_true", help="validate and list the runs")
+    run.add_argument("--iterations", type=int, help="override the experiment's iterations")
     run.set_defaults(func=_cmd_run)
 
     image = sub.add_parser("image", help="guest image")

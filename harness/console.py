@@ -31,3 +31,14 @@ def kernel_failure(path: Path) -> str | None:
     start = text.rfind("\n", 0, match.start()) + 1
     end = text.find("\n", match.end())
     return text[start:end if end != -1 else None].strip()
+
+
+OOM_KILL = re.compile(r"Out of memory: Killed process \d+ \(([^)]+)\)")
+
+
+def oom_kills(path: Path) -> list[str]:
+    """Names of processes the guest's OOM killer killed, in order."""
+    try:
+        return OOM_KILL.findall(path.read_text(errors="replace"))
+    except OSError:
+        return []

@@ -235,6 +235,8 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     panic = console.kernel_failure(ctx.console_log)
     if panic:
         failure = f"kernel failure on console: {panic}"
+    elif failure and console.oom_kills(ctx.console_log):
+        failure += f" (guest OOM killer killed: {', '.join(console.oom_kills(ctx.console_log))})"
     elif not failure and checks.failures(record["checks"]):
         failure = "check failed: " + "; ".join(checks.failures(record["checks"]))
     if failure:

@@ -91,3 +91,14 @@ def test_block_stat_and_derived_latencies():
                             "rtt_count": 4, "rtt_total_us": 100})
     assert got == {"swap_disk_read_avg_ms": 2.0, "swap_disk_write_avg_ms": 20.0,
                    "tmem_rtt_avg_us": 25.0}
+
+
+def test_console_failures(tmp_path):
+    from harness import console
+    log = tmp_path / "console.log"
+    log.write_text("[    9.59] Out of memory: Killed process 78 (pressure) total-vm:381564kB\n"
+                   "[   10.00] Kernel panic - not syncing: VFS: Unable to mount root fs\n")
+    assert console.oom_kills(log) == ["pressure"]
+    assert console.kernel_failure(log).endswith("Unable to mount root fs")
+    assert console.tail(log, 1).startswith("[   10.00]")
+    assert console.kernel_failure(tmp_path / "absent.log") is None

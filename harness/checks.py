@@ -26,14 +26,20 @@ def _stores_reached_tmem(run: dict) -> tuple[bool, str] | None:
     return d["succ_stores"] > 0, f"frontswap succ_stores={d['succ_stores']}"
 
 
+def _backend_restarted(run: dict) -> bool:
+    """A killed backend loses the counts of its last second (between the last sample and
+    the kill): exact agreement cannot be checked across it; corruption still is."""
+    return any(e.get("event") == "backend_kill" for e in run.get("faults", []))
+
+
 def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
     """Every store the guest counts as done was accepted by the backend; the backend may
     have accepted a few more whose reply came after the guest's store timeout."""
     d = run.get("deltas", {})
-    if "backend_good_puts" not in d or "succ_stores" not in d:
+    if "backend_good_puts" not in d or "succ_stores" not in d or _backend_restarted(run):
         return None
     extra = d["backend_good_puts"] - d["succ_stores"]
-    timeouts = d.get("reject_timeout", 0)
+    timeouts = d.get("tmem_reject_timeout", 0)
     return 0 <= extra <= timeouts, (f"backend good_puts={d['backend_good_puts']} "
                                     f"succ_stores={d['succ_stores']} store timeouts={timeouts}")
 
@@ -41,10 +47,10 @@ def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
 def _loads_match_found_gets(run: dict) -> tuple[bool, str] | None:
     """Every page the guest loaded was found by the backend; retried loads may add GETs."""
     d = run.get("deltas", {})
-    if "backend_found_gets" not in d or "loads" not in d:
+    if "backend_found_gets" not in d or "loads" not in d or _backend_restarted(run):
         return None
     extra = d["backend_found_gets"] - d["loads"]
-    retries = d.get("load_retries", 0)
+    retries = d.get("tmem_load_retries", 0)
     return 0 <= extra <= retries, (f"backend found_gets={d['backend_found_gets']} "
                                    f"frontswap loads={d['loads']} load retries={retries}")
 

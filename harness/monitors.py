@@ -122,12 +122,21 @@ def summarize(rows: list[dict]) -> tuple[dict, dict]:
             summary[f"{name}_max"] = max(values)
             summary[f"{name}_end"] = values[-1]
         elif name in first:
-            delta = last[name] - first[name]
+            delta = increase([r[name] for r in rows if name in r])
             deltas[name] = round(delta, 6) if isinstance(delta, float) else delta
     summary["samples"] = len(rows)
     summary["duration_s"] = last["t"] - first["t"]
     summary.update(derived(deltas))
     return deltas, summary
+
+
+def increase(values: list[float]) -> float:
+    """How much a counter grew, across restarts of its source: a drop means the source
+    started again from zero (a restarted backend), so its new value is all growth."""
+    total = 0
+    for prev, cur in zip(values, values[1:]):
+        total += cur - prev if cur >= prev else cur
+    return total
 
 
 def derived(deltas: dict) -> dict[str, float]:
@@ -138,6 +147,27 @@ def derived(deltas: dict) -> dict[str, float]:
         ios = deltas.get(f"guest_vdb_{op}_ios", 0)
         if ios:
             out[f"swap_disk_{op}_avg_ms"] = round(deltas[f"guest_vdb_{op}_ticks_ms"] / ios, 4)
-    if deltas.get("rtt_count"):
-        out["tmem_rtt_avg_us"] = round(deltas["rtt_total_us"] / deltas["rtt_count"], 2)
+    if deltas.get("tmem_rtt_count"):
+        out["tmem_rtt_avg_us"] = round(deltas["tmem_rtt_total_us"] / deltas["tmem_rtt_count"],
+                                       2)
+    out.update(hist_percentiles(deltas, "tmem_rtt", "tmem_rtt"))
+    return out
+
+
+def hist_percentiles(deltas: dict, prefix: str, out_prefix: str) -> dict[str, float]:
+    """p50/p90/p99 (as the bucket's upper bound, in the histogram's unit) of the
+    ``<prefix>_le_<upper>`` bucket deltas of one run."""
+    buckets = sorted((int(k.rsplit("_", 1)[1]), v) for k, v in deltas.items()
+                     if k.startswith(f"{prefix}_le_"))
+    total = sum(v for _, v in buckets)
+    out: dict[str, float] = {}
+    if not total:
+        return out
+    for pct in (50, 90, 99):
+        seen = 0
+        for upper, count in buckets:
+            seen += count
+            if seen * 100 >= pct * total:
+                out[f"{out_prefix}_p{pct}_us"] = upper
+                break
     return out

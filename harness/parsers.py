@@ -11,7 +11,8 @@ USER_HZ = 100  # /proc/stat ticks; fixed at 100 on x86 regardless of CONFIG_HZ
 CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
 
 # Counters that only grow: per-run deltas are end − start. Everything else is a gauge.
-ZSWAP_GAUGES = {"stored_pages", "pool_total_size", "same_filled_pages"}
+ZSWAP_GAUGES = {"stored_pages", "pool_total_size", "same_filled_pages",
+                "tmem_stored_pages", "tmem_session"}
 
 
 def parse_keyvalue(text: str) -> dict[str, int]:
@@ -109,7 +110,8 @@ def parse_sampler(text: str) -> list[dict]:
     return records
 
 
-def debugfs_counters(files: dict[str, str], directory: str) -> dict[str, int]:
+def debugfs_counters(files: dict[str, str], directory: str, key_prefix: str = ""
+                     ) -> dict[str, int]:
     """{counter: value} for files under one debugfs directory (zswap, frontswap, ...)."""
     out = {}
     prefix = directory.rstrip("/") + "/"
@@ -117,7 +119,18 @@ def debugfs_counters(files: dict[str, str], directory: str) -> dict[str, int]:
         if path.startswith(prefix) and "/" not in path[len(prefix):]:
             value = text.strip()
             if value.lstrip("-").isdigit():
-                out[path[len(prefix):]] = int(value)
+                out[key_prefix + path[len(prefix):]] = int(value)
+    return out
+
+
+def parse_hist(text: str, prefix: str) -> dict[str, int]:
+    """A "<upper bound> <count>" per line histogram (tmem's rtt_hist_us) → cumulative-free
+    bucket counters {prefix_le_<upper>: count}, summed over runs like any counter."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
+            out[f"{prefix}_le_{parts[0]}"] = int(parts[1])
     return out
 
 
@@ -130,7 +143,9 @@ def parse_guest_record(files: dict[str, str]) -> dict[str, float]:
     row.update(parse_cpu(files.get("/proc/stat", "")))
     row.update(debugfs_counters(files, "/sys/kernel/debug/zswap"))
     row.update(debugfs_counters(files, "/sys/kernel/debug/frontswap"))
-    row.update(debugfs_counters(files, "/sys/kernel/debug/tmem"))
+    # tmem's counters share names with frontswap's (succ_stores, loads...): prefix them.
+    row.update(debugfs_counters(files, "/sys/kernel/debug/tmem", "tmem_"))
+    row.update(parse_hist(files.get("/sys/kernel/debug/tmem/rtt_hist_us", ""), "tmem_rtt"))
     if "/sys/block/vdb/stat" in files:
         row.update(parse_block_stat(files["/sys/block/vdb/stat"], "guest_vdb"))
     return row

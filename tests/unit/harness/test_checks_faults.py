@@ -13,7 +13,7 @@ def test_checks_apply_only_when_their_counters_exist():
 
 
 def test_consistent_tmem_counters_pass():
-    result = checks.evaluate(run(succ_stores=100, backend_good_puts=102, reject_timeout=2,
+    result = checks.evaluate(run(succ_stores=100, backend_good_puts=102, tmem_reject_timeout=2,
                                  loads=40, backend_found_gets=40))
     assert all(r["ok"] for r in result.values()), result
     assert set(result) == set(checks.CHECKS)
@@ -90,3 +90,18 @@ def test_flatten_backend_stats():
                                                                     "p99_us": 20.0}}})
     assert row["backend_good_puts"] == 2 and row["backend_rejects_quota_pages"] == 1
     assert row["backend_put_p99_us"] == 20.0 and row["backend_gets"] == 0
+
+
+def test_exact_counter_checks_skip_runs_with_a_backend_kill():
+    r = run(succ_stores=100, backend_good_puts=60, loads=10, backend_found_gets=4)
+    r["faults"] = [{"t": 6.0, "event": "backend_kill"}, {"t": 12.0, "event": "backend_restart"}]
+    assert set(checks.evaluate(r)) == {"no_corrupted_pages", "stores_reached_tmem"}
+
+
+def test_counter_increase_survives_a_source_restart():
+    from harness.monitors import increase, summarize
+    assert increase([10, 15, 30]) == 20
+    assert increase([10, 50, 3, 8]) == 40 + 3 + 5  # restarted from zero after 50
+    rows = [{"t": 0, "backend_good_puts": 5}, {"t": 1, "backend_good_puts": 9},
+            {"t": 2}, {"t": 3, "backend_good_puts": 2}]
+    assert summarize(rows)[0]["backend_good_puts"] == 4 + 2

@@ -88,9 +88,21 @@ def test_block_stat_and_derived_latencies():
     assert "guest_vdb_in_flight" not in row
     got = monitors.derived({"guest_vdb_read_ios": 120, "guest_vdb_read_ticks_ms": 240,
                             "guest_vdb_write_ios": 50, "guest_vdb_write_ticks_ms": 1000,
-                            "rtt_count": 4, "rtt_total_us": 100})
+                            "tmem_rtt_count": 4, "tmem_rtt_total_us": 100})
     assert got == {"swap_disk_read_avg_ms": 2.0, "swap_disk_write_avg_ms": 20.0,
                    "tmem_rtt_avg_us": 25.0}
+
+
+def test_tmem_counters_are_prefixed_and_rtt_histogram_gives_percentiles():
+    files = {"/sys/kernel/debug/frontswap/succ_stores": "10\n",
+             "/sys/kernel/debug/tmem/succ_stores": "9\n",
+             "/sys/kernel/debug/tmem/rtt_hist_us": "256 0\n512 60\n1024 35\n4096 5\n"}
+    row = parsers.parse_guest_record(files)
+    assert row["succ_stores"] == 10 and row["tmem_succ_stores"] == 9
+    assert row["tmem_rtt_le_512"] == 60
+    deltas, summary = monitors.summarize([{"t": 0, **{k: 0 for k in row}}, {"t": 1, **row}])
+    assert summary["tmem_rtt_p50_us"] == 512 and summary["tmem_rtt_p90_us"] == 1024
+    assert summary["tmem_rtt_p99_us"] == 4096
 
 
 def test_console_failures(tmp_path):

@@ -106,6 +106,10 @@ METRICS: tuple[Metric, ...] = (
        "swap disk write avg"),
     _m("tmem_rtt_avg_us", "summary.tmem_rtt_avg_us", "us", L, "latency",
        "tmem round trip avg"),
+    _m("tmem_rtt_p50_us", "summary.tmem_rtt_p50_us", "us", L, "latency",
+       "tmem round trip p50 (≤)"),
+    _m("tmem_rtt_p99_us", "summary.tmem_rtt_p99_us", "us", L, "latency",
+       "tmem round trip p99 (≤)"),
     # host tmem backend (per guest)
     _m("backend_good_puts", "deltas.backend_good_puts", "pages", N, "backend",
        "backend good puts"),

@@ -17,9 +17,16 @@ def _corruption(run: dict) -> tuple[bool, str] | None:
     return corrupted == 0, f"corrupted_pages={corrupted}"
 
 
+def _tmem_guest(d: dict) -> bool:
+    """The guest runs tmemlab's frontswap backend (its debugfs counters exist) and a host
+    backend served it. A zswap guest in the same experiment also has frontswap counters
+    and a (silent) backend socket: none of the tmem checks apply to it."""
+    return "tmem_succ_stores" in d and "backend_good_puts" in d and "succ_stores" in d
+
+
 def _stores_reached_tmem(run: dict) -> tuple[bool, str] | None:
     d = run.get("deltas", {})
-    if "backend_good_puts" not in d or "succ_stores" not in d:
+    if not _tmem_guest(d):
         return None
     if run.get("backend", {}).get("options", {}).get("max_pages") == 0:
         return None  # quota 0: refusing every put is the point
@@ -36,7 +43,7 @@ def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
     """Every store the guest counts as done was accepted by the backend; the backend may
     have accepted a few more whose reply came after the guest's store timeout."""
     d = run.get("deltas", {})
-    if "backend_good_puts" not in d or "succ_stores" not in d or _backend_restarted(run):
+    if not _tmem_guest(d) or _backend_restarted(run):
         return None
     extra = d["backend_good_puts"] - d["succ_stores"]
     timeouts = d.get("tmem_reject_timeout", 0)
@@ -47,7 +54,7 @@ def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
 def _loads_match_found_gets(run: dict) -> tuple[bool, str] | None:
     """Every page the guest loaded was found by the backend; retried loads may add GETs."""
     d = run.get("deltas", {})
-    if "backend_found_gets" not in d or "loads" not in d or _backend_restarted(run):
+    if not _tmem_guest(d) or "backend_found_gets" not in d or _backend_restarted(run):
         return None
     extra = d["backend_found_gets"] - d["loads"]
     retries = d.get("tmem_load_retries", 0)

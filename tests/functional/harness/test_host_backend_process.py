@@ -1,10 +1,10 @@
 """harness.backend.HostBackend drives a real backend subprocess over real unix sockets."""
 
 import pytest
-from host_backend.client import TmemClient
-from host_backend.protocol import Status
 
 from harness.backend import HostBackend
+from host_backend.client import TmemClient
+from host_backend.protocol import Status
 
 pytestmark = pytest.mark.functional
 

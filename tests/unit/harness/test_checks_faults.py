@@ -4,12 +4,19 @@ from harness import backend, checks, faults
 
 
 def run(**deltas):
+    deltas.setdefault("tmem_succ_stores", deltas.get("succ_stores", 0))
     return {"result": {"corrupted_pages": 0}, "deltas": deltas,
             "backend": {"options": {}}}
 
 
 def test_checks_apply_only_when_their_counters_exist():
     assert set(checks.evaluate(run(pswpout=5))) == {"no_corrupted_pages"}
+
+
+def test_zswap_guest_beside_a_backend_is_not_a_tmem_guest():
+    r = run(succ_stores=39884, backend_good_puts=0, loads=100, backend_found_gets=0)
+    del r["deltas"]["tmem_succ_stores"]  # zswap owns frontswap: no tmem debugfs
+    assert set(checks.evaluate(r)) == {"no_corrupted_pages"}
 
 
 def test_consistent_tmem_counters_pass():
@@ -23,7 +30,8 @@ def test_consistent_tmem_counters_pass():
     ({"succ_stores": 100, "backend_good_puts": 90}, "stores_match_backend_good_puts"),
     ({"succ_stores": 100, "backend_good_puts": 105}, "stores_match_backend_good_puts"),
     ({"succ_stores": 0, "backend_good_puts": 0}, "stores_reached_tmem"),
-    ({"loads": 10, "backend_found_gets": 9}, "loads_match_backend_found_gets"),
+    ({"succ_stores": 5, "backend_good_puts": 5, "loads": 10, "backend_found_gets": 9},
+     "loads_match_backend_found_gets"),
 ])
 def test_disagreeing_counters_fail(deltas, failing):
     result = checks.evaluate(run(**deltas))

@@ -159,14 +159,21 @@ def _swap(c: _Checker, raw) -> dict:
     return swap
 
 
-def _kernels(c: _Checker, raw) -> list[KernelChoice]:
+def _entries(c: _Checker, raw, field: str, allowed: set):
+    """(field path, mapping) for each entry of a required, non-empty list of mappings."""
     if not isinstance(raw, list) or not raw:
-        c.fail("kernels", "expected a non-empty list")
-    out = []
+        c.fail(field, "expected a non-empty list")
     for i, item in enumerate(raw):
-        where = f"kernels[{i}]"
+        where = f"{field}[{i}]"
         item = c.mapping(item, where)
-        c.keys(item, {"name", "kernel", "cmdline", "config", "swap_mib"}, f"{where}.")
+        c.keys(item, allowed, f"{where}.")
+        yield where, item
+
+
+def _kernels(c: _Checker, raw) -> list[KernelChoice]:
+    out = []
+    for where, item in _entries(c, raw, "kernels",
+                                {"name", "kernel", "cmdline", "config", "swap_mib"}):
         swap_mib = item.get("swap_mib")
         if swap_mib is not None:
             c.int_in(swap_mib, f"{where}.swap_mib", 0, 1 << 22)
@@ -197,13 +204,9 @@ def _kernels(c: _Checker, raw) -> list[KernelChoice]:
 
 
 def _workloads(c: _Checker, raw) -> list[WorkloadChoice]:
-    if not isinstance(raw, list) or not raw:
-        c.fail("workloads", "expected a non-empty list")
     out = []
-    for i, item in enumerate(raw):
-        where = f"workloads[{i}]"
-        item = c.mapping(item, where)
-        c.keys(item, {"name", "label", "params", "matrix", "timeout_s"}, f"{where}.")
+    for where, item in _entries(c, raw, "workloads",
+                                {"name", "label", "params", "matrix", "timeout_s"}):
         name = c.choice(item.get("name"), f"{where}.name", tuple(WORKLOADS))
         workload = WORKLOADS[name]
         params = c.mapping(item.get("params"), f"{where}.params")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import paramiko
 
-from harness import accel, checks, console, images, kernels, monitors, proc, ui
+from harness import accel, checks, console, effective, images, kernels, monitors, proc, ui
 from harness.backend import HostBackend
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
@@ -116,10 +116,14 @@ class RunContext:
             name=self.name, accel=self.prep.accel, memory_mib=self.exp.guest["memory_mib"],
             vcpus=self.exp.guest["vcpus"], kernel=kernel.vmlinuz,
             initrd=self.prep.initrds[self.run.kernel.key],
-            cmdline=f"{BASE_CMDLINE} {self.run.kernel.cmdline}".strip(),
+            cmdline=self.domain_cmdline(),
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
             swap_iotune=self.exp.swap["iotune"], swap_cache=self.exp.swap["cache"])
+
+    def domain_cmdline(self) -> str:
+        """The whole kernel command line the guest boots with."""
+        return f"{BASE_CMDLINE} {self.run.kernel.cmdline}".strip()
 
     def swap_mib(self) -> int:
         override = self.run.kernel.swap_mib
@@ -154,21 +158,24 @@ class RunContext:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
-def _guest_facts(guest: Guest) -> dict:
-    script = ("uname -r; echo @@; cat /proc/swaps; echo @@; "
-              "grep -H . /sys/module/zswap/parameters/* 2>/dev/null; echo @@; "
-              "grep -c ^processor /proc/cpuinfo; grep MemTotal /proc/meminfo")
-    _status, out, _err = guest.run(script, timeout=60)
-    parts = out.split("@@\n")
-    facts = {"uname_r": parts[0].strip()}
-    if len(parts) > 1:
-        from harness.parsers import parse_swaps
-        facts["swaps"] = parse_swaps(parts[1])
-    if len(parts) > 2:
-        facts["zswap_parameters"] = {
-            line.split(":", 1)[0].rsplit("/", 1)[-1]: line.split(":", 1)[1]
-            for line in parts[2].splitlines() if ":" in line}
-    return facts
+def verify_settings(ctx: RunContext, record: dict) -> None:
+    """Read every setting that shapes the run back from the guest (harness/effective.py);
+    record them, and fail the run before its workload when one is not in effect."""
+    cmdline = ctx.domain_cmdline()
+    script = effective.readback_script(cmdline)
+    _status, out, _err = ctx.guest.run(script, timeout=60)
+    facts = effective.parse_readback(out)
+    kernel = ctx.prep.kernels[ctx.run.kernel.key]
+    wanted = effective.requested(cmdline, kernel.has_option, ctx.swap_mib(),
+                                 ctx.run.workload.params)
+    settings = effective.verify(wanted, facts)
+    record["guest"].update(facts)
+    record["guest"]["zswap_parameters"] = {k.split(".", 1)[1]: v for k, v in
+                                           facts["params"].items() if k.startswith("zswap.")}
+    record["settings"] = {s.name: s.to_json() for s in settings}
+    wrong = effective.mismatches(settings)
+    if wrong:
+        raise RunFailed("setting not in effect: " + "; ".join(str(s) for s in wrong))
 
 
 def new_record(ctx: RunContext) -> dict:
@@ -182,7 +189,8 @@ def new_record(ctx: RunContext) -> dict:
                    "label": run.kernel.label},
         "workload": {"name": run.workload.name, "label": run.workload.label,
                      "params": run.workload.params,
-                     "command": workload.command(run.workload.params)},
+                     "command": workload.command(run.workload.params),
+                     "notes": getattr(workload, "notes", lambda _p: [])(run.workload.params)},
         "guest": {"memory_mib": exp.guest["memory_mib"], "vcpus": exp.guest["vcpus"],
                   "swap_mib": ctx.swap_mib(), "swap_iotune": exp.swap["iotune"],
                   "accel": ctx.prep.accel},
@@ -195,7 +203,7 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     workload = WORKLOADS[run.workload.name]
     status_cb("booting")
     record["boot_seconds"] = round(ctx.boot(), 2)
-    record["guest"].update(_guest_facts(ctx.guest))
+    verify_settings(ctx, record)
     backend = ctx.prep.backend
     extra = [lambda: backend.sample(ctx.name)] if backend is not None else []
     monitor = monitors.Monitor(ctx.guest.stream(monitors.sampler_command()), ctx.dom,
@@ -231,6 +239,7 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
             record["backend"] = {"options": backend.options, "error": str(exc)}
     record["result"] = result
     record["workload_stderr_tail"] = "\n".join(err.strip().splitlines()[-10:])
+    record["oom_killed"] = console.oom_kills(ctx.console_log)
     record["checks"] = checks.evaluate(record)
     panic = console.kernel_failure(ctx.console_log)
     if panic:

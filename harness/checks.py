@@ -28,7 +28,7 @@ def _stores_reached_tmem(run: dict) -> tuple[bool, str] | None:
     d = run.get("deltas", {})
     if not _tmem_guest(d):
         return None
-    if run.get("backend", {}).get("options", {}).get("max_pages") == 0:
+    if run.get("backend", {}).get("options", {}).get("max_pages") == 0 or _allowed_unused(run):
         return None  # quota 0: refusing every put is the point
     return d["succ_stores"] > 0, f"frontswap succ_stores={d['succ_stores']}"
 
@@ -62,8 +62,49 @@ def _loads_match_found_gets(run: dict) -> tuple[bool, str] | None:
                                    f"frontswap loads={d['loads']} load retries={retries}")
 
 
+def _allowed_unused(run: dict) -> bool:
+    """The experiment says this run's technique may store nothing (kernels[].allow_unused)."""
+    return bool(run.get("kernel", {}).get("allow_unused"))
+
+
+def _zswap_used(run: dict) -> tuple[bool, str] | None:
+    """zswap enabled in the guest (read back, not assumed) must have stored pages: a
+    "zswap" column of plain disk-swap numbers is a mislabelled column."""
+    params = run.get("guest", {}).get("params", {})
+    d = run.get("deltas", {})
+    if params.get("zswap.enabled") != "Y" or "zswpout" not in d or _allowed_unused(run):
+        return None
+    return d["zswpout"] > 0, f"zswap enabled, zswpout={d['zswpout']}"
+
+
+def _zram_used(run: dict) -> tuple[bool, str] | None:
+    """A zram swap area must have taken writes (its block-layer write I/Os)."""
+    swaps = run.get("guest", {}).get("swaps", [])
+    d = run.get("deltas", {})
+    if not any(s.get("device") == "/dev/zram0" for s in swaps) or _allowed_unused(run):
+        return None
+    writes = d.get("guest_zram0_write_ios")
+    if writes is None:
+        return False, "zram0 swaps, but its /sys/block/zram0/stat was never sampled"
+    return writes > 0, f"zram0 write I/Os={writes}"
+
+
+def _no_oom_kills(run: dict) -> tuple[bool, str] | None:
+    """The guest's OOM killer killing anything means the workload did not do what it
+    claims (a killed worker, or a guest too small for the experiment)."""
+    d = run.get("deltas", {})
+    if "oom_kill" not in d:
+        return None
+    killed = run.get("oom_killed") or []
+    names = f" ({', '.join(killed)})" if killed else ""
+    return d["oom_kill"] == 0, f"oom_kill={d['oom_kill']}{names}"
+
+
 CHECKS: dict[str, Callable[[dict], tuple[bool, str] | None]] = {
     "no_corrupted_pages": _corruption,
+    "no_oom_kills": _no_oom_kills,
+    "zswap_stored_pages": _zswap_used,
+    "zram_took_writes": _zram_used,
     "stores_reached_tmem": _stores_reached_tmem,
     "stores_match_backend_good_puts": _stores_match_good_puts,
     "loads_match_backend_found_gets": _loads_match_found_gets,

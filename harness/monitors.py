@@ -13,7 +13,7 @@ from harness import parsers
 
 GUEST_FILES = ("/proc/vmstat", "/proc/meminfo", "/proc/pressure/memory", "/proc/stat",
                "/sys/kernel/debug/zswap", "/sys/kernel/debug/frontswap",
-               "/sys/kernel/debug/tmem", "/sys/block/vdb/stat")
+               "/sys/kernel/debug/tmem", "/sys/block/vdb/stat", "/sys/block/zram0/stat")
 SAMPLER = "/usr/local/bin/tmemlab-sample"
 
 

@@ -146,8 +146,9 @@ def parse_guest_record(files: dict[str, str]) -> dict[str, float]:
     # tmem's counters share names with frontswap's (succ_stores, loads...): prefix them.
     row.update(debugfs_counters(files, "/sys/kernel/debug/tmem", "tmem_"))
     row.update(parse_hist(files.get("/sys/kernel/debug/tmem/rtt_hist_us", ""), "tmem_rtt"))
-    if "/sys/block/vdb/stat" in files:
-        row.update(parse_block_stat(files["/sys/block/vdb/stat"], "guest_vdb"))
+    for dev in ("vdb", "zram0"):  # the swap disk, and zram's swap writes and reads
+        if f"/sys/block/{dev}/stat" in files:
+            row.update(parse_block_stat(files[f"/sys/block/{dev}/stat"], f"guest_{dev}"))
     return row
 
 

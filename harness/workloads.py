@@ -121,12 +121,21 @@ class Pressure:
         return result, None
 
 
+# `stress-ng --vm-method which` of the image's stress-ng (Debian 12: 0.15.06);
+# tests/e2e/test_stress_ng_e2e.py checks this list against the guest's.
+STRESS_VM_METHODS = (
+    "all", "cache-lines", "cache-stripe", "checkerboard", "flip", "fwdrev", "galpat-0",
+    "galpat-1", "gray", "grayflip", "rowhammer", "incdec", "inc-nybble", "lfsr32", "rand-set",
+    "rand-sum", "read64", "ror", "swap", "move-inv", "modulo-x", "mscan", "wrrd128nt",
+    "prime-0", "prime-1", "prime-gray-0", "prime-gray-1", "prime-incdec", "walk-0d", "walk-1d",
+    "walk-0a", "walk-1a", "write64", "write64nt", "write1024v", "zero-one")
+
 STRESS_PARAMS = {
     "vm": Param(_is_int(1, 256), "number of vm workers"),
     "vm_bytes": Param(lambda v: isinstance(v, str) and bool(re.match(r"^\d+[KMG%]?$", v)),
                       "like 256M or 150%"),
-    "vm_method": Param(lambda v: isinstance(v, str) and v.isidentifier() or v == "all",
-                       "a stress-ng --vm-method name"),
+    "vm_method": Param(lambda v: v in STRESS_VM_METHODS,
+                       "a stress-ng --vm-method name: " + " ".join(STRESS_VM_METHODS)),
     "duration": Param(_is_int(1, 86400), "seconds"),
 }
 
@@ -136,6 +145,16 @@ class StressNg:
 
     def validate(self, params: dict) -> None:
         _check(params, STRESS_PARAMS)
+
+    def notes(self, params: dict) -> list[str]:
+        """Caveats recorded with the run. ``--vm-method all`` runs the methods one after
+        another, each over the whole buffer (stress-ng vm.c stress_vm_all): a short run
+        reaches only the first few."""
+        if params.get("vm_method", "all") != "all":
+            return []
+        return [f"vm_method all: stress-ng runs its {len(STRESS_VM_METHODS) - 1} methods in "
+                f"turn, each over the whole buffer, so a {params.get('duration', 30)} s run "
+                "exercises only the first ones; name the methods (a matrix) to test each"]
 
     def command(self, params: dict) -> str:
         argv = ["stress-ng", "--vm", str(params.get("vm", 1)),
@@ -162,6 +181,11 @@ class StressNg:
             return result, f"stress-ng reported {fails} verification failures"
         if status != 0:
             return result, f"stress-ng exited {status}"
+        if not result.get("bogo_ops"):
+            warned = "; stress-ng warned the data may be incorrect" \
+                if "may be incorrect" in stdout + stderr else ""
+            return result, f"stress-ng vm did no measured work (bogo ops: " \
+                           f"{result.get('bogo_ops')}){warned}"
         return result, None
 
 

@@ -71,3 +71,29 @@ def test_stress_ng_parse_reads_yaml_metrics():
 def test_stress_ng_verification_failure_fails_the_run():
     _res, failure = STRESS.parse(2, STRESS_OUT, "stress-ng: fail: [12] vm: detected memory error")
     assert "verification" in failure
+
+
+def test_stress_ng_zero_bogo_ops_fails():
+    # Found: a stress-ng run whose bogo-op counters were all zero passed.
+    out = STRESS_OUT.replace("bogo-ops: 1234", "bogo-ops: 0")
+    _res, failure = STRESS.parse(0, out, "stress-ng: warn: [9] metrics-check: all bogo-op "
+                                         "counters are zero, data may be incorrect")
+    assert failure == ("stress-ng vm did no measured work (bogo ops: 0); stress-ng warned "
+                       "the data may be incorrect")
+
+
+@pytest.mark.parametrize("method", ["galpat-0", "modulo-x", "walk-0d", "zero-one", "all",
+                                    "flip"])
+def test_stress_ng_accepts_real_method_names(method):
+    STRESS.validate({"vm_method": method})
+
+
+@pytest.mark.parametrize("method", ["nosuch", "galpat_0", 3])
+def test_stress_ng_rejects_unknown_methods(method):
+    with pytest.raises(ValueError, match="vm_method"):
+        STRESS.validate({"vm_method": method})
+
+
+def test_stress_ng_all_methods_is_noted():
+    assert "only the first" in STRESS.notes({"duration": 30})[0]
+    assert STRESS.notes({"vm_method": "flip"}) == []

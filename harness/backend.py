@@ -14,11 +14,11 @@ import time
 from pathlib import Path
 
 from harness.errors import TmemlabError
+from host_backend import options as backend_options
 from host_backend.control import ControlClient, ControlError
 
-OPTIONS = ("enabled", "compression", "cap", "max_pages", "max_bytes", "weight", "durable",
-           "dedup")
-COMPRESSIONS = ("none", "zlib", "lz4", "zstd")
+OPTIONS = tuple(backend_options.BackendOptions.model_fields)
+COMPRESSIONS = backend_options.COMPRESSIONS
 # Per-guest counters copied into each monitor sample (kernel-style names, backend_ prefix).
 COUNTERS = ("puts", "good_puts", "gets", "found_gets", "flushes", "found_flushes",
             "flush_objects", "evictions", "same_filled", "dedup_hits", "compress_poor")
@@ -30,20 +30,12 @@ class BackendFailure(TmemlabError):
 
 
 def validate(options: dict) -> str | None:
-    """None if ``options`` is a valid experiment ``backend:`` mapping, else the reason."""
-    for key, value in options.items():
-        if key not in OPTIONS:
-            return f"unknown field {key!r} (allowed: {', '.join(OPTIONS)})"
-        if key == "compression" and value not in COMPRESSIONS:
-            return f"compression {value!r} is not one of {', '.join(COMPRESSIONS)}"
-        if key in ("enabled", "durable", "dedup") and not isinstance(value, bool):
-            return f"{key} must be true or false"
-        if key in ("max_pages", "max_bytes", "weight") and (
-                not isinstance(value, int) or isinstance(value, bool) or value < 0):
-            return f"{key} must be a non-negative integer"
-        if key == "cap" and not (isinstance(value, int) or
-                                 (isinstance(value, str) and value[:-1].isdigit())):
-            return "cap must be bytes or a size like 512M"
+    """None if ``options`` is a valid experiment ``backend:`` mapping, else the reason.
+    The rules are host_backend/options.py's, the same the backend's own flags obey."""
+    try:
+        backend_options.check(options)
+    except backend_options.OptionsError as err:
+        return f"{err.field}: {err.reason}"
     return None
 
 

@@ -10,14 +10,23 @@ class TmemlabError(Exception):
 
 
 class ExperimentConfigError(TmemlabError):
+    """``FILE:LINE: FIELD: reason`` (``FILE: FIELD: reason`` when no line is known)."""
+
     exit_code = 2
 
-    def __init__(self, file: str, field: str, reason: str):
-        super().__init__(file, field, reason)
-        self.file, self.field, self.reason = file, field, reason
+    def __init__(self, file: str, field: str, reason: str, line: int | None = None):
+        super().__init__(file, field, reason, line)
+        self.file, self.field, self.reason, self.line = file, field, reason, line
 
     def __str__(self) -> str:
-        return f"{self.file}: {self.field}: {self.reason}"
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.reason}"
+
+
+class PreflightError(TmemlabError):
+    """A host set-up that would spoil or stall the run, found before anything starts."""
+
+    exit_code = 2
 
 
 class UsageError(TmemlabError):

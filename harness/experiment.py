@@ -1,32 +1,23 @@
 """Experiment files: YAML → validated, defaults filled, expanded into runs.
 
-kernels × cmdline variants × workloads × parameter matrix × iterations. Every mistake is
-reported as one ExperimentConfigError naming the file and the field path.
+kernels × cmdline variants × workloads × parameter matrix × iterations. The schema is
+harness/schema.py (pydantic, shared with the backend's own options); every mistake is
+reported as one ExperimentConfigError naming the file, the YAML line and the field path.
 """
 
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
+from harness import schema
 from harness.errors import ExperimentConfigError
+from harness.schema import ACCELS, IOTUNE_KEYS, KERNEL_SPEC, LABEL, SWAP_CACHES  # noqa: F401
 from harness.workloads import WORKLOADS
-
-ACCELS = ("auto", "kvm", "tcg")
-SWAP_CACHES = ("none", "directsync", "writethrough")
-IOTUNE_KEYS = ("total_bytes_sec", "read_bytes_sec", "write_bytes_sec",
-               "total_iops_sec", "read_iops_sec", "write_iops_sec")
-KERNEL_SPEC = re.compile(r"^(distro|config|tree|image):\S+$")
-LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-
-TOP_KEYS = {"name", "description", "guest", "swap", "kernels", "workloads", "iterations",
-            "libvirt_uri", "backend", "faults"}
-GUEST_DEFAULTS = {"memory_mib": 256, "vcpus": 1, "accel": "auto", "boot_timeout_s": 120}
-SWAP_DEFAULTS = {"size_mib": 1024, "cache": "none", "iotune": {}}
 
 
 @dataclass
@@ -98,173 +89,111 @@ class Experiment:
 
 
 class _Checker:
-    def __init__(self, path: Path):
-        self.file = str(path)
+    """Raises ExperimentConfigError for a field path, with its line in the YAML file."""
 
-    def fail(self, field: str, reason: str) -> None:
-        raise ExperimentConfigError(self.file, field, reason)
+    def __init__(self, path: Path, root: yaml.Node | None = None):
+        self.file, self.root = str(path), root
 
-    def keys(self, data: dict, allowed: set, where: str) -> None:
-        for key in data:
-            if key not in allowed:
-                self.fail(f"{where}{key}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+    def fail(self, field: str | tuple, reason: str, line: int | None = None) -> None:
+        if isinstance(field, tuple):
+            line = line or schema.line_of(self.root, field)
+            field = schema.dotted(field)
+        raise ExperimentConfigError(self.file, field, reason, line)
 
-    def mapping(self, value, where: str) -> dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.fail(where, f"expected a mapping, got {type(value).__name__}")
-        return value
-
-    def int_in(self, value, where: str, lo: int, hi: int) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.fail(where, f"expected an integer, got {value!r}")
-        if not lo <= value <= hi:
-            self.fail(where, f"{value} is out of range [{lo}, {hi}]")
-        return value
-
-    def choice(self, value, where: str, options: tuple) -> str:
-        if value not in options:
-            self.fail(where, f"{value!r} is not one of {', '.join(options)}")
-        return value
-
-    def label(self, value, where: str) -> str:
+    def label(self, value, where: tuple) -> str:
         if not isinstance(value, str) or not LABEL.match(value):
             self.fail(where, f"{value!r} must be letters, digits, '.', '_' or '-'")
         return value
 
 
-def _guest(c: _Checker, raw) -> dict:
-    data = c.mapping(raw, "guest")
-    c.keys(data, set(GUEST_DEFAULTS), "guest.")
-    guest = {**GUEST_DEFAULTS, **data}
-    c.int_in(guest["memory_mib"], "guest.memory_mib", 64, 1 << 20)
-    c.int_in(guest["vcpus"], "guest.vcpus", 1, 256)
-    c.int_in(guest["boot_timeout_s"], "guest.boot_timeout_s", 5, 3600)
-    c.choice(guest["accel"], "guest.accel", ACCELS)
-    return guest
-
-
-def _swap(c: _Checker, raw) -> dict:
-    data = c.mapping(raw, "swap")
-    c.keys(data, set(SWAP_DEFAULTS), "swap.")
-    swap = {**SWAP_DEFAULTS, **data}
-    c.int_in(swap["size_mib"], "swap.size_mib", 0, 1 << 22)
-    c.choice(swap["cache"], "swap.cache", SWAP_CACHES)
-    iotune = c.mapping(swap["iotune"], "swap.iotune")
-    c.keys(iotune, set(IOTUNE_KEYS), "swap.iotune.")
-    for key, value in iotune.items():
-        c.int_in(value, f"swap.iotune.{key}", 0, 1 << 40)
-    swap["iotune"] = dict(iotune)
-    return swap
-
-
-def _entries(c: _Checker, raw, field: str, allowed: set):
-    """(field path, mapping) for each entry of a required, non-empty list of mappings."""
-    if not isinstance(raw, list) or not raw:
-        c.fail(field, "expected a non-empty list")
-    for i, item in enumerate(raw):
-        where = f"{field}[{i}]"
-        item = c.mapping(item, where)
-        c.keys(item, allowed, f"{where}.")
-        yield where, item
-
-
-def _kernels(c: _Checker, raw) -> list[KernelChoice]:
+def _kernels(c: _Checker, entries: list[schema.KernelEntry]) -> list[KernelChoice]:
     out = []
-    for where, item in _entries(c, raw, "kernels",
-                                {"name", "kernel", "cmdline", "config", "swap_mib"}):
-        swap_mib = item.get("swap_mib")
-        if swap_mib is not None:
-            c.int_in(swap_mib, f"{where}.swap_mib", 0, 1 << 22)
-        spec = item.get("kernel")
-        if not isinstance(spec, str) or not KERNEL_SPEC.match(spec):
-            c.fail(f"{where}.kernel", f"{spec!r} is not distro:NAME, config:NAME, tree:PATH "
-                                      "or image:PATH")
-        label = c.label(item.get("name", Path(spec.split(":", 1)[1]).name), f"{where}.name")
-        config = item.get("config")
-        if config is not None:
-            if not spec.startswith(("tree:", "image:")):
-                c.fail(f"{where}.config", "only tree: and image: kernels take a config "
-                                          "(config:NAME already names one)")
-            c.label(config, f"{where}.config")
-        cmdlines = item.get("cmdline", "")
-        variants = cmdlines if isinstance(cmdlines, list) else [cmdlines]
-        for j, cmdline in enumerate(variants):
-            if not isinstance(cmdline, str):
-                c.fail(f"{where}.cmdline", f"expected a string or list of strings, "
-                                           f"got {cmdline!r}")
-            suffix = f"-{j + 1}" if len(variants) > 1 else ""
-            out.append(KernelChoice(label + suffix, spec, cmdline, config, swap_mib))
+    for i, item in enumerate(entries):
+        where = ("kernels", i)
+        if item.config is not None and not item.kernel.startswith(("tree:", "image:")):
+            c.fail(where + ("config",), "only tree: and image: kernels take a config "
+                                        "(config:NAME already names one)")
+        label = item.name or c.label(Path(item.kernel.split(":", 1)[1]).name, where + ("name",))
+        for j, cmdline in enumerate(item.cmdline):
+            suffix = f"-{j + 1}" if len(item.cmdline) > 1 else ""
+            out.append(KernelChoice(label + suffix, item.kernel, cmdline, item.config,
+                                    item.swap_mib))
     labels = [k.label for k in out]
     for label in labels:
         if labels.count(label) > 1:
-            c.fail("kernels", f"name {label!r} used twice; give each entry its own name")
+            c.fail(("kernels",), f"name {label!r} used twice; give each entry its own name")
     return out
 
 
-def _workloads(c: _Checker, raw) -> list[WorkloadChoice]:
+def _workloads(c: _Checker, entries: list[schema.WorkloadEntry]) -> list[WorkloadChoice]:
     out = []
-    for where, item in _entries(c, raw, "workloads",
-                                {"name", "label", "params", "matrix", "timeout_s"}):
-        name = c.choice(item.get("name"), f"{where}.name", tuple(WORKLOADS))
-        workload = WORKLOADS[name]
-        params = c.mapping(item.get("params"), f"{where}.params")
-        matrix = c.mapping(item.get("matrix"), f"{where}.matrix")
-        for key, values in matrix.items():
+    for i, item in enumerate(entries):
+        where = ("workloads", i)
+        workload = WORKLOADS[item.name]
+        for key, values in item.matrix.items():
             if not isinstance(values, list) or not values:
-                c.fail(f"{where}.matrix.{key}", "expected a non-empty list of values")
-        timeout = c.int_in(item.get("timeout_s", 600), f"{where}.timeout_s", 1, 86400)
-        base = c.label(item.get("label", name), f"{where}.label")
-        keys = list(matrix)
-        for combo in itertools.product(*(matrix[k] for k in keys)):
-            merged = {**params, **dict(zip(keys, combo))}
+                c.fail(where + ("matrix", key), "expected a non-empty list of values")
+        keys = list(item.matrix)
+        for combo in itertools.product(*(item.matrix[k] for k in keys)):
+            merged = {**item.params, **dict(zip(keys, combo))}
             try:
                 workload.validate(merged)
             except ValueError as err:
-                c.fail(f"{where}.params", str(err))
-            label = "-".join([base] + [f"{k}{v}" for k, v in zip(keys, combo)])
-            out.append(WorkloadChoice(c.label(label, f"{where}.matrix"), name, merged, timeout))
+                c.fail(where + ("params",), str(err))
+            label = "-".join([item.label or item.name] + [f"{k}{v}" for k, v in zip(keys, combo)])
+            out.append(WorkloadChoice(c.label(label, where + ("matrix",)), item.name, merged,
+                                      item.timeout_s))
     return out
+
+
+def _compose(c: _Checker, path: Path) -> tuple[object, yaml.Node | None]:
+    """(data, node tree) of the file: one parse, so every value keeps its line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        c.fail("(file)", f"cannot read: {err.strerror}")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        c.fail("(file)", f"not UTF-8 text: byte 0x{raw[err.start]:02x} at offset {err.start}",
+               line=raw.count(b"\n", 0, err.start) + 1)
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        c.fail("(yaml)", f"invalid YAML: {getattr(err, 'problem', None) or err}",
+               line=mark.line + 1 if mark else None)
+    finally:
+        loader.dispose()
+    return data, node
 
 
 def load(path: Path) -> Experiment:
     c = _Checker(path)
+    data, c.root = _compose(c, path)
+    return _from_data(c, path, data)
+
+
+def _from_data(c: _Checker, path: Path, data) -> Experiment:
+    if not isinstance(data, dict):
+        c.fail("(top level)", f"expected a mapping, got {type(data).__name__}", line=1)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as err:
-        c.fail("(file)", f"cannot read: {err.strerror}")
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        c.fail(f"line {mark.line + 1}" if mark else "(yaml)", f"invalid YAML: "
-               f"{getattr(err, 'problem', None) or err}")
-    return _from_data(c, path, raw)
-
-
-def _from_data(c: _Checker, path: Path, raw) -> Experiment:
-    data = c.mapping(raw, "(top level)")
-    c.keys(data, TOP_KEYS, "")
-    name = c.label(data.get("name", path.stem), "name")
-    iterations = c.int_in(data.get("iterations", 1), "iterations", 1, 1000)
-    uri = data.get("libvirt_uri")
-    if uri is not None and not isinstance(uri, str):
-        c.fail("libvirt_uri", "expected a string")
-    backend = c.mapping(data.get("backend"), "backend")
-    from harness.backend import validate as validate_backend
-    problem = validate_backend(backend)
-    if problem:
-        c.fail("backend", problem)
-    from harness.faults import validate as validate_faults
-    faults = data.get("faults", [])
-    problem = validate_faults(faults)
-    if problem:
-        c.fail("faults", problem)
-    return Experiment(path=path, name=name, description=str(data.get("description", "")),
-                      guest=_guest(c, data.get("guest")), swap=_swap(c, data.get("swap")),
-                      kernels=_kernels(c, data.get("kernels")),
-                      workloads=_workloads(c, data.get("workloads")),
-                      iterations=iterations, libvirt_uri=uri, backend=dict(backend),
-                      faults=list(faults))
+        model = schema.ExperimentFile.model_validate(data)
+    except ValidationError as exc:
+        field, reason, line = schema.problems(exc, c.root)[0]
+        c.fail(field, reason, line)
+    name = model.name or c.label(path.stem, ("name",))
+    swap = model.swap.model_dump()
+    swap["iotune"] = model.swap.iotune.model_dump(exclude_none=True)
+    return Experiment(path=path, name=name, description=model.description,
+                      guest=model.guest.model_dump(), swap=swap,
+                      kernels=_kernels(c, model.kernels),
+                      workloads=_workloads(c, model.workloads),
+                      iterations=model.iterations, libvirt_uri=model.libvirt_uri,
+                      backend=model.backend.model_dump(exclude_unset=True),
+                      faults=list(model.faults))
 
 
 def adhoc(kernel: str, cmdline: str, memory_mib: int, swap_mib: int,

@@ -13,18 +13,14 @@ import asyncio
 import json
 import logging
 import os
-import re
 import signal
 import sys
 
-from .codec import CODECS
+from . import options
 from .control import ControlClient, ControlError
 from .durable import DurableError
 from .server import Backend, BackendConfig, BackendError, GuestSpec
 from .store import StoreError
-
-_SIZE = re.compile(r"^(\d+)([KMGT]?)(i?B?)?$", re.IGNORECASE)
-_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 class UsageError(Exception):
@@ -37,10 +33,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def parse_size(text: str) -> int:
-    m = _SIZE.match(text.strip())
-    if not m:
-        raise UsageError(f"bad size {text!r} (use e.g. 4096, 512M, 2G)")
-    return int(m.group(1)) * _UNITS[m.group(2).upper()]
+    """The experiment's size rule (host_backend/options.py), as a flag type."""
+    try:
+        return options.parse_size(text)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def parse_guest(text: str, defaults: argparse.Namespace) -> GuestSpec:
@@ -73,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--socket-dir", help="with --guests: listen on DIR/NAME.sock")
     serve.add_argument("--guests", default="", help="comma-separated guest names")
     serve.add_argument("--control", help="control socket path (JSON lines)")
-    serve.add_argument("--compression", default="none", choices=sorted(CODECS))
+    serve.add_argument("--compression", default="none", choices=options.COMPRESSIONS)
     serve.add_argument("--dedup", action="store_true", help="dedup ephemeral pages")
     serve.add_argument("--cap", type=parse_size, default=None, metavar="SIZE",
                        help="host memory cap for all stored pages")
@@ -99,7 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def check_options(args: argparse.Namespace) -> options.BackendOptions:
+    """The serve flags through the experiment's own BackendOptions rules."""
+    try:
+        return options.check({"compression": args.compression, "cap": args.cap,
+                              "max_pages": args.max_pages, "max_bytes": args.max_bytes,
+                              "weight": args.weight, "dedup": args.dedup})
+    except options.OptionsError as err:
+        raise UsageError(f"--{err.field.replace('_', '-')}: {err.reason}") from None
+
+
 def config_from_args(args: argparse.Namespace) -> BackendConfig:
+    check_options(args)
     guests = [parse_guest(g, args) for g in args.guest]
     names = [n for n in args.guests.split(",") if n]
     if names and not args.socket_dir:

@@ -15,6 +15,9 @@ from host_backend import cli
     ["serve", "--guests", "a,b"],  # needs --socket-dir
     ["serve", "--control", "/tmp/c", "--compression", "lzma"],
     ["serve", "--control", "/tmp/c", "--cap", "lots"],
+    ["serve", "--control", "/tmp/c", "--cap", "5x"],  # the experiment's size rule
+    ["serve", "--control", "/tmp/c", "--max-pages", "-1"],
+    ["serve", "--control", "/tmp/c", "--weight", "-3"],
     ["stats"],
 ])
 def test_bad_usage_is_one_line_and_exit_2(argv, capsys):
@@ -29,7 +32,8 @@ def test_unreachable_control_socket_is_exit_1(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text,value", [("4096", 4096), ("512M", 512 << 20), ("2G", 2 << 30),
-                                        ("1KiB", 1024), ("3k", 3072)])
+                                        ("1KiB", 1024), ("3k", 3072),
+                                        ("512MiB", 512 << 20)])
 def test_parse_size(text, value):
     assert cli.parse_size(text) == value
 

@@ -38,38 +38,40 @@ def test_expands_kernels_variants_matrix_and_iterations(tmp_path):
     assert exp.resolved()["swap"]["iotune"] == {"total_bytes_sec": 1000000}
 
 
-@pytest.mark.parametrize("text, field, reason", [
-    ("name: t\nkernels: []\nworkloads: [{name: pressure}]", "kernels", "non-empty list"),
-    ("kernels: [{kernel: foo}]\nworkloads: [{name: pressure}]", "kernels[0].kernel",
+K = "kernels: [{kernel: distro:debian-6.1}]"
+
+
+@pytest.mark.parametrize("text, field, line, reason", [
+    ("name: t\nkernels: []\nworkloads: [{name: pressure}]", "kernels", 2, "non-empty list"),
+    ("kernels: [{kernel: foo}]\nworkloads: [{name: pressure}]", "kernels[0].kernel", 1,
      "is not distro:NAME"),
-    ("kernels: [{kernel: distro:x}]\nworkloads: [{name: nope}]", "workloads[0].name",
-     "is not one of"),
-    ("kernels: [{kernel: distro:x}]\nworkloads: [{name: pressure, params: {passes: 0}}]",
-     "workloads[0].params", "passes=0"),
-    ("kernels: [{kernel: distro:x}]\nworkloads: [{name: pressure, params: {colour: red}}]",
-     "workloads[0].params", "unknown parameter 'colour'"),
-    ("kernels: [{kernel: distro:x}]\nworkloads: [{name: pressure, "
-     "params: {mix: {zero: 50, text: 40}}}]", "workloads[0].params", "add up to 90"),
-    ("guest: {memory_mib: 12}\nkernels: [{kernel: distro:x}]\nworkloads: [{name: pressure}]",
-     "guest.memory_mib", "out of range"),
-    ("guest: {accel: fast}\nkernels: [{kernel: distro:x}]\nworkloads: [{name: pressure}]",
-     "guest.accel", "not one of auto, kvm, tcg"),
-    ("swap: {iotune: {bps: 1}}\nkernels: [{kernel: distro:x}]\nworkloads: [{name: pressure}]",
-     "swap.iotune.bps", "unknown field"),
-    ("colour: red\nkernels: [{kernel: distro:x}]\nworkloads: [{name: pressure}]",
-     "colour", "unknown field"),
-    ("kernels: [{kernel: distro:x}, {kernel: distro:x}]\nworkloads: [{name: pressure}]",
-     "kernels", "used twice"),
-    ("kernels: [{kernel: distro:x}\n", "line 2", "invalid YAML"),
-    ("- just\n- a list\n", "(top level)", "expected a mapping"),
+    (f"{K}\nworkloads: [{{name: nope}}]", "workloads[0].name", 2, "is not one of"),
+    (f"{K}\nworkloads: [{{name: pressure, params: {{passes: 0}}}}]",
+     "workloads[0].params", 2, "passes=0"),
+    (f"{K}\nworkloads: [{{name: pressure, params: {{colour: red}}}}]",
+     "workloads[0].params", 2, "unknown parameter 'colour'"),
+    (f"{K}\nworkloads: [{{name: pressure, params: {{mix: {{zero: 50, text: 40}}}}}}]",
+     "workloads[0].params", 2, "add up to 90"),
+    (f"guest: {{memory_mib: 12}}\n{K}\nworkloads: [{{name: pressure}}]",
+     "guest.memory_mib", 1, "out of range"),
+    (f"guest: {{accel: fast}}\n{K}\nworkloads: [{{name: pressure}}]",
+     "guest.accel", 1, "not one of auto, kvm, tcg"),
+    (f"swap: {{iotune: {{bps: 1}}}}\n{K}\nworkloads: [{{name: pressure}}]",
+     "swap.iotune.bps", 1, "unknown field"),
+    (f"colour: red\n{K}\nworkloads: [{{name: pressure}}]", "colour", 1, "unknown field"),
+    ("kernels: [{kernel: distro:debian-6.1}, {kernel: distro:debian-6.1}]\n"
+     "workloads: [{name: pressure}]", "kernels", 1, "used twice"),
+    ("kernels: [{kernel: distro:x}\n", "(yaml)", 2, "invalid YAML"),
+    ("- just\n- a list\n", "(top level)", 1, "expected a mapping"),
 ])
-def test_mistakes_name_file_and_field(tmp_path, text, field, reason):
+def test_mistakes_name_file_line_and_field(tmp_path, text, field, line, reason):
     path = write(tmp_path, text)
     with pytest.raises(ExperimentConfigError) as info:
         experiment.load(path)
     err = info.value
     assert err.file == str(path) and err.field == field and reason in err.reason
-    assert str(err).startswith(f"{path}: {field}: ") and "\n" not in str(err)
+    assert err.line == line
+    assert str(err).startswith(f"{path}:{line}: {field}: ") and "\n" not in str(err)
     assert err.exit_code == 2
 
 
@@ -81,3 +83,103 @@ def test_missing_file_is_a_config_error(tmp_path):
 def test_shipped_experiments_are_valid():
     for path in sorted(Path(experiment.__file__).parent.parent.glob("experiments/*.yaml")):
         assert experiment.load(path).runs(), path
+
+
+BLOCK = """\
+name: t
+guest:
+  memory_mib: 256
+kernels:
+  - name: a
+    kernel: distro:debian-6.1
+  - name: b
+    kernel: {kernel}
+workloads:
+  - name: pressure
+backend:
+  cap: {cap}
+"""
+
+
+@pytest.mark.parametrize("kernel, field, line, reason", [
+    ("distro:debian-99", "kernels[1].kernel", 8, "unknown distro kernel 'debian-99'"),
+    ("config:nosuch", "kernels[1].kernel", 8, "no kernel config 'nosuch'"),
+    ("tree:/nonexistent/linux", "kernels[1].kernel", 8, "no such directory"),
+    ("image:/nonexistent/bzImage", "kernels[1].kernel", 8, "no such file"),
+])
+def test_kernel_specs_checked_at_load_without_fetching(tmp_path, kernel, field, line, reason):
+    path = write(tmp_path, BLOCK.format(kernel=kernel, cap="1G"))
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(path)
+    assert (info.value.field, info.value.line) == (field, line)
+    assert reason in info.value.reason
+    assert str(info.value).startswith(f"{path}:{line}: {field}: ")
+
+
+def test_existing_tree_and_image_kernels_pass(tmp_path):
+    (tmp_path / "linux").mkdir()
+    (tmp_path / "bzImage").write_bytes(b"\0")
+    for spec in (f"tree:{tmp_path / 'linux'}", f"image:{tmp_path / 'bzImage'}",
+                 "config:baseline"):
+        assert experiment.load(write(tmp_path, BLOCK.format(kernel=spec, cap="1G"))).kernels
+
+
+def test_config_field_names_a_known_fragment_set(tmp_path):
+    (tmp_path / "linux").mkdir()
+    text = BLOCK.format(kernel=f"tree:{tmp_path / 'linux'}", cap="1G") \
+        .replace("    kernel: tree:", "    config: nosuch\n    kernel: tree:")
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(write(tmp_path, text))
+    assert (info.value.field, info.value.line) == ("kernels[1].config", 8)
+
+
+@pytest.mark.parametrize("cap, ok, value", [
+    ("512MiB", True, 512 << 20), ("512M", True, 512 << 20), ("2G", True, 2 << 30),
+    (4096, True, 4096), ("5x", False, None), ("lots", False, None), (-1, False, None),
+])
+def test_backend_cap_follows_the_backend_cli_rule(tmp_path, cap, ok, value):
+    """One rule for the experiment and for `tmemlab backend serve --cap` (they drifted:
+    "512MiB" was refused here but accepted there, "5x" the reverse)."""
+    path = write(tmp_path, BLOCK.format(kernel="distro:debian-6.1-cloud", cap=cap))
+    assert _cli_accepts_cap(str(cap)) == ok
+    if ok:
+        assert experiment.load(path).backend == {"cap": value}
+    else:
+        with pytest.raises(ExperimentConfigError) as info:
+            experiment.load(path)
+        assert (info.value.field, info.value.line) == ("backend.cap", 12)
+        assert "bad size" in info.value.reason
+
+
+def _cli_accepts_cap(text: str) -> bool:
+    from host_backend import cli
+    args = ["serve", "--control", "/nonexistent/c", "--cap", text]
+    try:
+        cli.config_from_args(cli.build_parser().parse_args(args))
+    except cli.UsageError:
+        return False
+    return True
+
+
+def test_non_utf8_file_is_one_line_exit_2(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_bytes(b"name: t\n# caf\xe9\nkernels: []\n")
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(path)
+    err = info.value
+    assert (err.field, err.line, err.exit_code) == ("(file)", 2, 2)
+    assert "not UTF-8" in err.reason and "0xe9" in err.reason
+
+
+def test_missing_required_list_names_the_field(tmp_path):
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(write(tmp_path, "workloads: [{name: pressure}]\n"))
+    assert info.value.field == "kernels" and "non-empty list" in info.value.reason
+
+
+def test_allow_ram_backed_swap_is_a_field(tmp_path):
+    text = f"swap: {{allow_ram_backed: true}}\n{K}\nworkloads: [{{name: pressure}}]\n"
+    assert experiment.load(write(tmp_path, text)).swap["allow_ram_backed"] is True
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(write(tmp_path, text.replace("true", "yes please")))
+    assert info.value.field == "swap.allow_ram_backed"

@@ -1,0 +1,221 @@
+"""The experiment file's schema, defined once (pydantic v2).
+
+harness/experiment.py loads YAML through ``ExperimentFile``; its ``backend:`` section is
+host_backend/options.py's BackendOptions, the model ``tmemlab backend serve`` checks its
+own flags with, so the experiment and the backend cannot disagree on a value.
+
+Field types raise ValueError with the sentence the user reads; ``problems`` turns a
+pydantic ValidationError into (field path, reason, YAML line) using the composed YAML
+node tree, so each mistake points at its line.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BeforeValidator, Field, ValidationError
+
+from harness.kernels import DISTRO_KERNELS
+from harness.workloads import WORKLOADS
+from host_backend.options import BackendOptions, Bool, Strict, dotted, explain, int_in, one_of
+
+ACCELS = ("auto", "kvm", "tcg")
+SWAP_CACHES = ("none", "directsync", "writethrough")
+IOTUNE_KEYS = ("total_bytes_sec", "read_bytes_sec", "write_bytes_sec",
+               "total_iops_sec", "read_iops_sec", "write_iops_sec")
+KERNEL_SPEC = re.compile(r"^(distro|config|tree|image):\S+$")
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+# --- kernel specs: checked at load time, nothing downloaded or built ---------------------
+
+def _distro(name: str) -> str | None:
+    if name not in DISTRO_KERNELS:
+        return f"unknown distro kernel {name!r} (known: {', '.join(sorted(DISTRO_KERNELS))})"
+    return None
+
+
+def _fragment(name: str) -> str | None:
+    from harness import kbuild
+    from harness.errors import KernelBuildError
+    try:
+        kbuild.fragment_path(name)
+    except KernelBuildError as err:
+        return str(err)
+    return None
+
+
+def _path_kind(test, what: str):
+    def check(path: str) -> str | None:
+        return None if test(Path(path)) else f"{path}: no such {what}"
+    return check
+
+
+# Differences are data: one check per kernel kind, beside harness/kernels.KERNEL_KINDS.
+SPEC_CHECKS = {"distro": _distro, "config": _fragment,
+               "tree": _path_kind(Path.is_dir, "directory (a kernel source tree)"),
+               "image": _path_kind(Path.is_file, "file (a bzImage)")}
+
+
+def _kernel_spec(value: Any) -> str:
+    if not isinstance(value, str) or not KERNEL_SPEC.match(value):
+        raise ValueError(f"{value!r} is not distro:NAME, config:NAME, tree:PATH or image:PATH")
+    kind, _, name = value.partition(":")
+    problem = SPEC_CHECKS[kind](name)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+# --- field types --------------------------------------------------------------------------
+
+def _label(value: Any) -> str:
+    if not isinstance(value, str) or not LABEL.match(value):
+        raise ValueError(f"{value!r} must be letters, digits, '.', '_' or '-'")
+    return value
+
+
+def _config_name(value: Any) -> str:
+    _label(value)
+    problem = _fragment(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _cmdlines(value: Any) -> list[str]:
+    variants = value if isinstance(value, list) else [value]
+    for cmdline in variants:
+        if not isinstance(cmdline, str):
+            raise ValueError(f"expected a string or list of strings, got {cmdline!r}")
+    return variants or [""]
+
+
+def _non_empty_list(value: Any) -> list:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list")
+    return value
+
+
+def _mapping(value: Any) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping, got {type(value).__name__}")
+    return value
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _faults(value: Any) -> list:
+    from harness.faults import validate
+    problem = validate(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Label = Annotated[str, BeforeValidator(_label)]
+Mapping = Annotated[dict, BeforeValidator(_mapping)]
+
+
+def section(model):
+    """A nested mapping; ``key:`` with nothing after it means all defaults."""
+    return Annotated[model, BeforeValidator(_mapping)]
+
+
+def entries(model):
+    return Annotated[list[model], BeforeValidator(_non_empty_list)]
+
+
+# --- the models ---------------------------------------------------------------------------
+
+class Guest(Strict):
+    memory_mib: int_in(64, 1 << 20) = 256
+    vcpus: int_in(1, 256) = 1
+    accel: one_of(ACCELS) = "auto"
+    boot_timeout_s: int_in(5, 3600) = 120
+
+
+class Iotune(Strict):
+    total_bytes_sec: int_in(0, 1 << 40) | None = None
+    read_bytes_sec: int_in(0, 1 << 40) | None = None
+    write_bytes_sec: int_in(0, 1 << 40) | None = None
+    total_iops_sec: int_in(0, 1 << 40) | None = None
+    read_iops_sec: int_in(0, 1 << 40) | None = None
+    write_iops_sec: int_in(0, 1 << 40) | None = None
+
+
+class Swap(Strict):
+    size_mib: int_in(0, 1 << 22) = 1024
+    cache: one_of(SWAP_CACHES) = "none"
+    iotune: section(Iotune) = Iotune()
+    # A swap disk in host RAM (tmpfs) is no disk: refused unless asked for (preflight.py).
+    allow_ram_backed: Bool = False
+
+
+class KernelEntry(Strict):
+    kernel: Annotated[str, BeforeValidator(_kernel_spec)]
+    name: Label | None = None
+    cmdline: Annotated[list[str], BeforeValidator(_cmdlines)] = [""]
+    config: Annotated[str, BeforeValidator(_config_name)] | None = None
+    swap_mib: int_in(0, 1 << 22) | None = None   # 0: no swap disk (zram runs)
+
+
+class WorkloadEntry(Strict):
+    name: one_of(tuple(WORKLOADS))
+    label: Label | None = None
+    params: Mapping = {}
+    matrix: Mapping = {}
+    timeout_s: int_in(1, 86400) = 600
+
+
+class ExperimentFile(Strict):
+    name: Label | None = None
+    description: Annotated[str, BeforeValidator(str)] = ""
+    guest: section(Guest) = Guest()
+    swap: section(Swap) = Swap()
+    kernels: entries(KernelEntry) = Field(default=None, validate_default=True)
+    workloads: entries(WorkloadEntry) = Field(default=None, validate_default=True)
+    iterations: int_in(1, 1000) = 1
+    libvirt_uri: Annotated[str, BeforeValidator(_string)] | None = None
+    backend: section(BackendOptions) = BackendOptions()
+    faults: Annotated[list, BeforeValidator(_faults)] = []
+
+
+# --- errors → (field, reason, line) -------------------------------------------------------
+
+def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
+    """1-based line of the YAML node at ``loc`` (the key's line for a mapping entry), or of
+    the deepest node on the way when the path leaves the file (a default, a missing key)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
+            pair = next(((k, v) for k, v in node.value
+                         if isinstance(k, yaml.ScalarNode) and k.value == part), None)
+            if pair is None:
+                return line
+            line, node = pair[0].start_mark.line + 1, pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
+                and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def problems(exc: ValidationError, root: yaml.Node | None) -> list[tuple[str, str, int | None]]:
+    """(field path, reason, line) per error, in file order."""
+    out = [(dotted(e["loc"]), explain(e, ExperimentFile), line_of(root, e["loc"]))
+           for e in exc.errors()]
+    return sorted(out, key=lambda p: p[2] or 0)

@@ -39,12 +39,16 @@ def compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", type=Path, metavar="DIR",
                    help="results folder to compare against (same labels are matched)")
     p.add_argument("--fail-on-regression", type=float, metavar="PCT",
-                   help="exit 1 when a metric is significantly worse by more than PCT percent, "
-                   "or a compared run failed or corrupted pages")
+                   help="exit 1 when a primary metric is significantly worse (Holm-adjusted p) "
+                   "by more than PCT percent, or a compared run failed or corrupted pages")
     p.add_argument("--alpha", type=_alpha, default=0.05,
-                   help="significance level of Welch's t-test (default 0.05)")
+                   help="family-wise significance level: Welch's t-test per primary metric, "
+                   "Holm–Bonferroni over the primary metrics of each comparison (default 0.05)")
     p.add_argument("--labels", help="comma-separated labels: pick and order the columns "
                    "(the first is the reference)")
+    p.add_argument("--reference", metavar="LABEL",
+                   help="the column every other column is compared with (default: the "
+                   "experiment's first kernel)")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
     return p
@@ -66,6 +70,11 @@ def _gate(table, args: argparse.Namespace) -> int:
     if table.single_iteration:
         print("warning: single iterations: no significance test, only failed runs and "
               "corrupted pages can fail the gate", file=sys.stderr)
+    else:
+        for i, col in enumerate(table.columns):
+            if table.untestable(i):
+                print(f"warning: {col.key}: n=1: no test possible, only failed runs and "
+                      "corrupted pages can fail the gate", file=sys.stderr)
     found = [f"regression: {r}" for r in find_regressions(table, args.fail_on_regression)]
     found += [f"failure: {f}" for f in hard_failures(table)]
     for line in found:
@@ -85,7 +94,8 @@ def _compare(argv: list[str]) -> int:
     dirs = [load_results_dir(p) for p in args.results]
     baseline = load_results_dir(args.baseline) if args.baseline else None
     labels = tuple(s for s in args.labels.split(",") if s) if args.labels else None
-    opts = CompareOptions(alpha=args.alpha, labels=labels, plots=not args.no_plots)
+    opts = CompareOptions(alpha=args.alpha, labels=labels, plots=not args.no_plots,
+                          reference=args.reference)
     table = compare_dirs(dirs, opts, baseline)
     all_dirs = ([baseline] if baseline else []) + dirs
     try:

@@ -1,4 +1,9 @@
-"""Regression gate for CI: significant regressions beyond a percentage. Pure."""
+"""Regression gate for CI: significant regressions beyond a percentage. Pure.
+
+Only primary metrics can regress, and "significant" means after Holm's correction over the
+primary metrics of that comparison (table.py), so an A/A comparison passes by construction
+at the family-wise rate alpha, whichever column is the reference.
+"""
 
 from __future__ import annotations
 
@@ -14,25 +19,33 @@ class Regression:
     reference: str
     metric: str
     gain_pct: float
-    p_value: float | None
+    p_value: float | None       # raw Welch p
+    p_adjusted: float | None = None  # Holm-adjusted: what the gate decided on
+    family: int = 0              # primary metrics in the comparison's family
 
     def __str__(self) -> str:
         p = "" if self.p_value is None else f", p={self.p_value:.3g}"
+        if self.p_adjusted is not None:
+            p += f", Holm-adjusted p={self.p_adjusted:.3g} over {self.family} primary metrics"
         return (f"{self.column} vs {self.reference}: {self.metric} "
                 f"{fmt.pct(self.gain_pct)} (worse{p})")
 
 
 def find_regressions(table: ComparisonTable, threshold_pct: float) -> list[Regression]:
-    """Cells that are significantly worse than their reference by more than ``threshold_pct``."""
+    """Primary cells significantly worse (adjusted p) than their reference by more than
+    ``threshold_pct``."""
     found = []
     for row in table.rows:
         for i, cell in enumerate(row.cells):
             ref = table.references[i]
-            if ref is None or cell.verdict != "worse" or cell.gain_pct is None:
+            if ref is None or not cell.primary or cell.verdict != "worse" \
+                    or cell.gain_pct is None:
                 continue
             if -cell.gain_pct > threshold_pct:
+                family = table.families[i].size if table.families[i] else 0
                 found.append(Regression(table.columns[i].key, table.columns[ref].key,
-                                        row.metric.name, cell.gain_pct, cell.p_value))
+                                        row.metric.name, cell.gain_pct, cell.p_value,
+                                        cell.p_adjusted, family))
     return found
 
 

@@ -3,6 +3,10 @@
 Differences are data (STYLE 3): adding a metric is adding a row here. Keys that the table does not
 name but that appear as numbers in ``result``, ``deltas`` or ``summary`` are still compared, with a
 direction taken from ``SUFFIX_RULES`` or none (neutral: shown, never called better or worse).
+
+``PRIMARY`` names, per workload, the few metrics that are tested for significance, get verdicts,
+enter the headline, the geomean and the regression gate. Everything else (vmstat and debugfs
+counters, CPU seconds, PSI...) is descriptive: its value and change are shown, never judged.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ class Metric:
     group: str
     title: str = ""
     rate: bool = False        # a rate: summarise with the harmonic mean
+    parts: tuple[tuple[str, ...], ...] = ()  # derived: the sum of these paths (``path`` unused)
 
     @property
     def label(self) -> str:
@@ -45,11 +50,26 @@ def _m(name, path, unit, direction, group, title="", rate=False) -> Metric:
     return Metric(name, tuple(path.split(".")), unit, direction, group, title, rate)
 
 
+def _sum(name, parts, unit, direction, group, title) -> Metric:
+    paths = tuple(tuple(p.split(".")) for p in parts)
+    return Metric(name, ("derived", name), unit, direction, group, title, parts=paths)
+
+
 METRICS: tuple[Metric, ...] = (
     # workload
     _m("bytes_per_sec", "result.bytes_per_sec", "B/s", H, "workload", "throughput", rate=True),
     _m("pages_per_sec", "result.pages_per_sec", "pages/s", H, "workload", "throughput", rate=True),
+    _m("bogo_ops_per_sec", "result.bogo_ops_per_sec", "bogo ops/s", H, "workload",
+       "bogo ops/s", rate=True),
     _m("elapsed_s", "result.elapsed_s", "s", L, "workload", "elapsed"),
+    # pressure phases: the store-heavy first touch, the passes (elapsed_s), the final sweep
+    _m("fill_elapsed_s", "result.fill_elapsed_s", "s", L, "workload", "fill (first touch)"),
+    _m("final_verify_elapsed_s", "result.final_verify_elapsed_s", "s", L, "workload",
+       "final verify"),
+    _sum("total_elapsed_s", ("result.fill_elapsed_s", "result.elapsed_s",
+                             "result.final_verify_elapsed_s"), "s", L, "workload",
+         "total (fill+passes+verify)"),
+    _m("workload_wall_s", "workload_wall_s", "s", L, "workload", "workload wall (host)"),
     _m("lat_p50_us", "result.latency_us.p50", "us", L, "latency", "latency p50"),
     _m("lat_p90_us", "result.latency_us.p90", "us", L, "latency", "latency p90"),
     _m("lat_p99_us", "result.latency_us.p99", "us", L, "latency", "latency p99"),
@@ -137,6 +157,39 @@ SUFFIX_RULES: tuple[tuple[str, str, str, Direction, bool], ...] = (
 DISCOVER_SECTIONS = ("result", "deltas", "summary")
 
 
+@dataclass(frozen=True)
+class Primary:
+    metric: str   # a name in METRICS
+    title: str    # what the metric means for this workload
+
+
+# The primary metrics of each workload (run record: workload.name). Throughput and elapsed
+# time are one measurement for a fixed amount of work, listed both as mmtests does; Holm's
+# correction holds the family-wise error whatever the dependence between them.
+PRIMARY: dict[str, tuple[Primary, ...]] = {
+    "pressure": (
+        Primary("fill_elapsed_s", "fill: first touch, stores"),
+        Primary("elapsed_s", "passes: elapsed"),
+        Primary("pages_per_sec", "passes: throughput"),
+        Primary("final_verify_elapsed_s", "final verify"),
+        Primary("total_elapsed_s", "total: fill + passes + verify"),
+        Primary("lat_p50_us", "latency p50"),
+        Primary("lat_p90_us", "latency p90"),
+        Primary("lat_p99_us", "latency p99"),
+        Primary("lat_p999_us", "latency p99.9"),
+    ),
+    "stress-ng": (
+        Primary("bogo_ops_per_sec", "throughput: bogo ops/s"),
+        Primary("elapsed_s", "elapsed"),
+    ),
+}
+
+
+def primary_for(workload: str | None) -> tuple[Primary, ...]:
+    """The primary metrics of a workload; none for a workload the table does not know."""
+    return PRIMARY.get(workload or "", ())
+
+
 def lookup(data: dict[str, Any], path: tuple[str, ...]) -> float | None:
     """The finite number at ``path`` in a run object, or None when absent or not a number."""
     node: Any = data
@@ -148,6 +201,27 @@ def lookup(data: dict[str, Any], path: tuple[str, ...]) -> float | None:
         return None
     value = float(node)
     return value if math.isfinite(value) else None
+
+
+def _part(data: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    """A phase's time; JSON null (a phase that did not run, e.g. no final verify) counts 0."""
+    node: Any = data
+    for key in path[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    if isinstance(node, dict) and path[-1] in node and node[path[-1]] is None:
+        return 0.0
+    return lookup(data, path)
+
+
+def value(data: dict[str, Any], metric: Metric) -> float | None:
+    """The metric's number in a run object: looked up, or for a derived metric the sum of
+    its parts (None when any part is absent or not a number)."""
+    if not metric.parts:
+        return lookup(data, metric.path)
+    found = [_part(data, p) for p in metric.parts]
+    if any(v is None for v in found) or all(lookup(data, p) is None for p in metric.parts):
+        return None
+    return math.fsum(v for v in found if v is not None)
 
 
 def _discovered(section: str, key: str) -> Metric:
@@ -185,5 +259,5 @@ def _fields_after_name(m: Metric) -> tuple:
 
 def metrics_for(runs: list[dict[str, Any]]) -> list[Metric]:
     """Table metrics present in at least one run, then discovered ones."""
-    present = [m for m in METRICS if any(lookup(r, m.path) is not None for r in runs)]
+    present = [m for m in METRICS if any(value(r, m) is not None for r in runs)]
     return present + discover(runs)

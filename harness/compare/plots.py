@@ -14,7 +14,10 @@ from harness.compare import stats
 from harness.compare.loader import read_series
 from harness.compare.table import Column, ComparisonTable
 
-THROUGHPUT_METRICS = ("pages_per_sec", "bytes_per_sec")
+THROUGHPUT_METRICS = ("pages_per_sec", "bytes_per_sec", "bogo_ops_per_sec")
+# pressure phases, stacked: the store-heavy first touch must not hide behind the passes
+PHASE_METRICS = (("fill_elapsed_s", "fill (first touch)"), ("elapsed_s", "passes"),
+                 ("final_verify_elapsed_s", "final verify"))
 DPI = 90
 
 
@@ -69,6 +72,28 @@ def throughput_plot(table: ComparisonTable) -> bytes | None:
     return _png(fig)
 
 
+def phases_plot(table: ComparisonTable) -> bytes | None:
+    """Stacked bar per column: mean time of each pressure phase (fill, passes, final verify)."""
+    if table.row("fill_elapsed_s") is None:
+        return None
+    keys = [c.key for c in table.columns]
+    fig = Figure(figsize=(max(4.0, 1.6 * len(keys)), 3.6))
+    ax = fig.subplots()
+    bottom = [0.0] * len(keys)
+    for name, title in PHASE_METRICS:
+        row = table.row(name)
+        if row is None:
+            continue
+        means = [c.summary.mean if c.summary else 0.0 for c in row.cells]
+        ax.bar(range(len(keys)), means, bottom=bottom, label=title, alpha=0.85)
+        bottom = [b + m for b, m in zip(bottom, means)]
+    ax.set_xticks(range(len(keys)), keys, rotation=20, ha="right")
+    ax.set_ylabel("s")
+    ax.set_title("pressure phases (mean time)")
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
 def load_series(columns: tuple[Column, ...] | list[Column]) -> dict[str, Series]:
     """The time series of each column's first passed run (first run when none passed)."""
     out: dict[str, Series] = {}
@@ -116,6 +141,9 @@ def all_plots(table: ComparisonTable) -> dict[str, bytes]:
     tp = throughput_plot(table)
     if tp is not None:
         plots["throughput"] = tp
+    phases = phases_plot(table)
+    if phases is not None:
+        plots["phases"] = phases
     series = load_series(table.columns)
     for spec in SERIES_PLOTS:
         png = series_plot(spec, series)

@@ -1,4 +1,5 @@
-"""CSV and JSON forms of the comparison table: raw numbers, nothing rounded."""
+"""CSV and JSON forms of the comparison table: raw numbers, nothing rounded. Raw and
+Holm-adjusted p are both kept; ``significant`` is decided on the adjusted one."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ import io
 import json
 from typing import Any
 
-from harness.compare.table import Cell, ComparisonTable
+from harness.compare.headline import build_headline
+from harness.compare.table import Cell, ComparisonTable, Geomean
 
 CSV_FIELDS = (
     "metric", "title", "unit", "direction", "column", "label", "source", "reference",
-    "n", "mean", "stddev", "cov_pct", "min", "max", "gain_pct", "p_value", "significant",
+    "n", "mean", "stddev", "cov_pct", "min", "max", "gain_pct", "p_value", "p_adjusted",
+    "significant", "primary", "note",
 )
 
 
@@ -26,7 +29,10 @@ def _cell_dict(cell: Cell) -> dict[str, Any]:
         "max": s.max if s else None,
         "gain_pct": cell.gain_pct,
         "p_value": cell.p_value,
+        "p_adjusted": cell.p_adjusted,
         "significant": cell.significant,
+        "primary": cell.primary,
+        "note": cell.note,
         "values": list(cell.values),
     }
 
@@ -36,25 +42,42 @@ def _ref_key(table: ComparisonTable, i: int) -> str | None:
     return None if ref is None else table.columns[ref].key
 
 
+def _geomean(g: Geomean) -> dict[str, Any]:
+    return {"value": g.value, "metrics": g.metrics, "reason": g.reason}
+
+
 def table_to_dict(table: ComparisonTable) -> dict[str, Any]:
-    columns = [
-        {
-            "key": c.key, "label": c.label, "source": c.source,
+    head = build_headline(table)
+    columns = []
+    for i, c in enumerate(table.columns):
+        family = table.families[i] if table.families else None
+        verdict = head.verdicts[i]
+        columns.append({
+            "key": c.key, "label": c.label, "source": c.source, "workload": c.workload,
             "runs": len(c.runs), "passed": len(c.passed), "failed": c.n_failed,
-            "reference": _ref_key(table, i), "geomean_ratio": table.geomean[i],
-        }
-        for i, c in enumerate(table.columns)
-    ]
+            "reference": _ref_key(table, i), "geomean_ratio": table.geomean[i].value,
+            "geomean": _geomean(table.geomean[i]),
+            "verdict": {"text": verdict.text, "better": list(verdict.better),
+                        "worse": list(verdict.worse)},
+            "family": None if family is None else {
+                "correction": family.correction, "size": family.size,
+                "tested": list(family.tested),
+                "primary": [p.metric for p in family.primary]},
+        })
     metrics = [
         {
             "name": row.metric.name, "title": row.metric.label, "unit": row.metric.unit,
+            "primary": any(cell.primary for cell in row.cells),
             "direction": row.metric.direction.value, "rate": row.metric.rate,
             "path": ".".join(row.metric.path),
             "cells": {c.key: _cell_dict(cell) for c, cell in zip(table.columns, row.cells)},
         }
         for row in table.rows
     ]
-    return {"alpha": table.alpha, "warnings": list(table.warnings),
+    return {"alpha": table.alpha, "correction": table.correction,
+            "warnings": list(table.warnings),
+            "headline": {"metrics": [hr.row.metric.name for hr in head.rows],
+                         "conditions": {what: list(v) for what, v in head.conditions}},
             "columns": columns, "metrics": metrics}
 
 

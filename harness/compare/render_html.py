@@ -1,4 +1,5 @@
-"""One self-contained HTML report: tables, plots as base64 <img>, provenance. Formatting only."""
+"""One self-contained HTML report: the headline, then the plots, then the full table, failed
+runs and provenance; plots are base64 <img>. Formatting only."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import base64
 import html
 
 from harness.compare import fmt
-from harness.compare.render_md import legend
-from harness.compare.table import Cell, ComparisonTable
+from harness.compare.headline import Headline, build_headline
+from harness.compare.render_md import correction_line, legend, runs_line
+from harness.compare.table import Cell, ComparisonTable, Row
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -23,6 +25,7 @@ pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; }
 
 PLOT_CAPTIONS = {
     "throughput": "Throughput per config (mean ± stddev, dots are iterations)",
+    "phases": "Pressure phases per config: fill (first touch, stores), passes, final verify",
     "swap_rates": "Swap-in/out rates over time (first iteration of each config)",
     "psi": "Memory pressure (PSI) over time",
     "backend_stored": "Backend / zswap stored pages over time",
@@ -37,30 +40,58 @@ def _cell(cell: Cell, is_reference: bool) -> str:
     if s is not None and s.n > 1:
         parts.append(f'<span class="dim">CoV {e(fmt.pct(s.cov_pct, signed=False))} '
                      f'[{e(fmt.num(s.min))}, {e(fmt.num(s.max))}]</span>')
-    if not is_reference and cell.gain_pct is not None:
-        p = "" if cell.p_value is None else f' title="p={cell.p_value:.3g}"'
-        parts.append(f'<span class="{cell.verdict or "dim"}"{p}>{e(fmt.gain(cell))}</span>')
+    if not is_reference:
+        g = fmt.gain(cell)
+        if g:
+            parts.append(f'<span class="{cell.verdict or "dim"}">{e(g)}</span>')
+        p = fmt.p_values(cell)
+        if p:
+            parts.append(f'<span class="dim">{e(p)}</span>')
     return '<td class="num">' + "<br>".join(parts) + "</td>"
 
 
-def comparison_html(table: ComparisonTable) -> str:
-    head = ["<th>metric</th><th>unit</th>"]
+def _head(table: ComparisonTable, first: str) -> list[str]:
+    head = [f"<th>{e(first)}</th><th>unit</th>"]
     for i, col in enumerate(table.columns):
         ref = table.references[i]
         sub = "reference" if ref is None else f"vs {table.columns[ref].key}"
         head.append(f'<th>{e(col.key)}<br><span class="dim">{e(sub)}</span></th>')
-    rows = ["<tr>" + "".join(head) + "</tr>"]
-    runs = "".join(f'<td class="num">{len(c.passed)} passed'
-                   + (f", {c.n_failed} failed" if c.n_failed else "") + "</td>"
-                   for c in table.columns)
-    rows.append(f"<tr><td>runs</td><td></td>{runs}</tr>")
-    for row in table.rows:
-        m = row.metric
-        cells = "".join(_cell(c, table.references[j] is None) for j, c in enumerate(row.cells))
-        rows.append(f"<tr><td>{e(m.label)} {m.direction.arrow}</td><td>{e(m.unit)}</td>"
-                    f"{cells}</tr>")
-    gm = "".join(f'<td class="num"><b>{fmt.ratio(v)}</b></td>' for v in table.geomean)
-    rows.append(f"<tr><td><b>geomean ratio ↑</b></td><td></td>{gm}</tr>")
+    runs = "".join(f'<td class="num">{e(r)}</td>' for r in runs_line(table))
+    return ["<tr>" + "".join(head) + "</tr>", f"<tr><td>runs</td><td></td>{runs}</tr>"]
+
+
+def _row(table: ComparisonTable, title: str, row: Row) -> str:
+    cells = "".join(_cell(c, table.references[j] is None) for j, c in enumerate(row.cells))
+    return (f"<tr><td>{e(title)} {row.metric.direction.arrow}</td><td>{e(row.metric.unit)}</td>"
+            f"{cells}</tr>")
+
+
+def _verdict_class(text: str) -> str:
+    return "worse" if "worse" in text else "better" if "better" in text else ""
+
+
+def headline_html(table: ComparisonTable, head: Headline) -> str:
+    rows = _head(table, "primary metric")
+    verdicts = "".join(f'<td class="num {_verdict_class(v.text)}">{e(v.text)}</td>'
+                       for v in head.verdicts)
+    rows.insert(1, f"<tr><td><b>verdict</b></td><td></td>{verdicts}</tr>")
+    rows += [_row(table, hr.title, hr.row) for hr in head.rows]
+    gm = "".join(f'<td class="num"><b>{e(fmt.geomean(g))}</b></td>' for g in table.geomean)
+    rows.append(f"<tr><td><b>geomean ratio (primary) ↑</b></td><td></td>{gm}</tr>")
+    out = ['<table id="headline">' + "\n".join(rows) + "</table>",
+           f'<p id="correction">{e(correction_line(table).replace("`", ""))}</p>']
+    if head.conditions:
+        cond = "".join(f"<tr><th>{e(what)}</th>"
+                       + "".join(f"<td>{e(v)}</td>" for v in values) + "</tr>"
+                       for what, values in head.conditions)
+        keys = "".join(f"<th>{e(c.key)}</th>" for c in table.columns)
+        out.append(f'<table id="conditions"><tr><th>condition</th>{keys}</tr>{cond}</table>')
+    return "\n".join(out)
+
+
+def comparison_html(table: ComparisonTable) -> str:
+    rows = _head(table, "metric")
+    rows += [_row(table, row.metric.label, row) for row in table.rows]
     return '<table id="comparison">' + "\n".join(rows) + "</table>"
 
 
@@ -104,11 +135,13 @@ def render_html(table: ComparisonTable, plots: dict[str, bytes],
 <style>{CSS}</style></head><body>
 <h1>{e(title)}</h1>
 {warnings}
-<h2>Comparison</h2>
-{comparison_html(table)}
-<p class="dim">{e(legend(table).replace("`", ""))}</p>
+<h2>Headline</h2>
+{headline_html(table, build_headline(table))}
 <h2>Plots</h2>
 {_plots_html(plots) or '<p>No data to plot.</p>'}
+<h2>All metrics</h2>
+{comparison_html(table)}
+<p class="dim">{e(legend(table).replace("`", ""))}</p>
 {_failures_html(table)}
 <h2>Provenance</h2>
 {_identity_html(identity)}

@@ -1,54 +1,106 @@
-"""Markdown rendering of the comparison table (formatting only)."""
+"""Markdown rendering: the headline, then the plots, then the full table (formatting only)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from harness.compare import fmt
-from harness.compare.table import ComparisonTable
+from harness.compare.headline import Headline, build_headline
+from harness.compare.table import Cell, ComparisonTable
 
 
 def _esc(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def correction_line(table: ComparisonTable) -> str:
+    """Which test, which correction, over how many metrics: said once in every renderer."""
+    return (f"Primary metrics only: Welch's t-test, {table.correction}, α={table.alpha:g}; "
+            f"`*` = significant after the correction. Counters are descriptive: change shown, "
+            f"never tested.")
+
+
 def legend(table: ComparisonTable) -> str:
     text = (f"Cells: mean ±stddev over passed iterations (harmonic mean for rates), then the "
-            f"difference against the reference column, positive = better; `*` = significant "
-            f"(Welch's t-test, α={table.alpha:g}). ↑ higher is better, ↓ lower is better, "
-            f"· neutral.")
+            f"difference against the reference column, positive = better. "
+            f"{correction_line(table)} Tested cells give the raw p and the Holm-adjusted p. "
+            f"↑ higher is better, ↓ lower is better, · neutral.")
     if table.single_iteration:
         text += " Single iteration: no stddev and no significance test."
     return text
 
 
-def _cell(table: ComparisonTable, row_idx: int, col_idx: int) -> str:
-    cell = table.rows[row_idx].cells[col_idx]
+def cell_text(cell: Cell, is_reference: bool, spread: bool = True) -> str:
+    """One cell as plain text: mean ±sd (CoV), change, and p values when tested."""
     text = fmt.mean_sd(cell)
-    if cell.summary is not None and cell.summary.cov_pct is not None:
+    if spread and cell.summary is not None and cell.summary.cov_pct is not None:
         text += f" (CoV {fmt.pct(cell.summary.cov_pct, signed=False)})"
+    if is_reference:
+        return text
     g = fmt.gain(cell)
     if g:
         text += f" {g}"
-    return _esc(text)
+    p = fmt.p_values(cell)
+    if p:
+        text += f" ({p})"
+    return text
 
 
-def render_markdown(table: ComparisonTable, title: str = "tmemlab comparison") -> str:
+def runs_line(table: ComparisonTable) -> list[str]:
+    return [f"{len(c.passed)} passed" + (f", {c.n_failed} failed" if c.n_failed else "")
+            for c in table.columns]
+
+
+def _header(table: ComparisonTable, first: str) -> list[str]:
     cols = table.columns
+    return ["| " + first + " | unit | dir | " + " | ".join(_esc(c.key) for c in cols) + " |",
+            "|---|---|---|" + "---|" * len(cols)]
+
+
+def headline_markdown(table: ComparisonTable, head: Headline) -> list[str]:
+    refs = table.references
+    out = ["## Headline", "", correction_line(table), ""]
+    out += _header(table, "primary metric")
+    out.append("| verdict | | | " + " | ".join(_esc(v.text) for v in head.verdicts) + " |")
+    out.append("| runs | | | " + " | ".join(runs_line(table)) + " |")
+    for hr in head.rows:
+        m = hr.row.metric
+        cells = [_esc(cell_text(c, refs[j] is None)) for j, c in enumerate(hr.row.cells)]
+        out.append(f"| {_esc(hr.title)} | {_esc(m.unit)} | {m.direction.arrow} | "
+                   + " | ".join(cells) + " |")
+    gm = [_esc(fmt.geomean(g)) for g in table.geomean]
+    out.append("| geomean ratio (primary) | | ↑ | " + " | ".join(gm) + " |")
+    if head.conditions:
+        out += ["", "| condition | " + " | ".join(_esc(c.key) for c in table.columns) + " |",
+                "|---|" + "---|" * len(table.columns)]
+        out += [f"| {_esc(what)} | " + " | ".join(_esc(v) for v in values) + " |"
+                for what, values in head.conditions]
+    return out + [""]
+
+
+def full_markdown(table: ComparisonTable) -> list[str]:
+    refs = table.references
+    out = ["## All metrics", ""] + _header(table, "metric")
+    out.append("| runs | | | " + " | ".join(runs_line(table)) + " |")
+    for row in table.rows:
+        m = row.metric
+        cells = [_esc(cell_text(c, refs[j] is None)) for j, c in enumerate(row.cells)]
+        out.append(f"| {_esc(m.label)} | {_esc(m.unit)} | {m.direction.arrow} | "
+                   + " | ".join(cells) + " |")
+    return out
+
+
+def render_markdown(table: ComparisonTable, title: str = "tmemlab comparison",
+                    plots: Sequence[str] = ()) -> str:
+    """``plots``: names of PNG files written next to the Markdown (``<name>.png``)."""
     out = [f"# {title}", ""]
     for w in table.warnings:
         out.append(f"> **warning:** {_esc(w)}")
     if table.warnings:
         out.append("")
-    out.append("| metric | unit | dir | " + " | ".join(_esc(c.key) for c in cols) + " |")
-    out.append("|---|---|---|" + "---|" * len(cols))
-    runs = [f"{len(c.passed)} passed" + (f", {c.n_failed} failed" if c.n_failed else "")
-            for c in cols]
-    out.append("| runs | | | " + " | ".join(runs) + " |")
-    for i, row in enumerate(table.rows):
-        m = row.metric
-        cells = [_cell(table, i, j) for j in range(len(cols))]
-        out.append(f"| {_esc(m.label)} | {_esc(m.unit)} | {m.direction.arrow} | "
-                   + " | ".join(cells) + " |")
-    gm = [fmt.ratio(v) for v in table.geomean]
-    out.append("| geomean ratio | | ↑ | " + " | ".join(gm) + " |")
+    out += headline_markdown(table, build_headline(table))
+    if plots:
+        out += ["## Plots", ""] + [f"![{name}]({name}.png)" for name in plots] + [""]
+    out += full_markdown(table)
     out += ["", legend(table), ""]
     return "\n".join(out)

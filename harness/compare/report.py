@@ -30,6 +30,7 @@ class CompareOptions:
     alpha: float = stats.DEFAULT_ALPHA
     labels: tuple[str, ...] | None = None  # pick and order columns
     plots: bool = True
+    reference: str | None = None  # label (or column key) every other column is compared with
 
 
 def compare_dirs(dirs: list[ResultsDir], opts: CompareOptions = CompareOptions(),
@@ -43,6 +44,17 @@ def compare_dirs(dirs: list[ResultsDir], opts: CompareOptions = CompareOptions()
         if missing:
             raise CompareError(f"no runs with label(s): {', '.join(missing)}")
     columns = build_columns(all_dirs, labels)
+    if opts.reference is not None:
+        if baseline is not None:
+            raise CompareError("--reference picks a column of one folder; with --baseline the "
+                               "baseline folder is the reference")
+        found = [c for c in columns if opts.reference in (c.label, c.key)]
+        if len(found) != 1:
+            known = ", ".join(c.key for c in columns)
+            raise CompareError(f"--reference {opts.reference}: "
+                               f"{'ambiguous' if found else 'no such column'} (columns: {known})")
+        columns.remove(found[0])
+        columns.insert(0, found[0])
     refs = match_references(columns, 0 if baseline else None)
     return build_table(columns, opts.alpha, refs, warnings_for(all_dirs, columns))
 
@@ -66,8 +78,9 @@ def write_outputs(table: ComparisonTable, dirs: list[ResultsDir], out_dir: Path,
     """Markdown, CSV, JSON, PNGs and the HTML report into ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     title = "tmemlab comparison: " + ", ".join(d.name for d in dirs)
+    pngs = all_plots(table) if plots else {}
     files = {
-        "comparison.md": render_markdown(table, title),
+        "comparison.md": render_markdown(table, title, tuple(pngs)),
         "comparison.csv": render_csv(table),
         "comparison.json": render_json(table),
     }
@@ -75,7 +88,6 @@ def write_outputs(table: ComparisonTable, dirs: list[ResultsDir], out_dir: Path,
     for name, text in files.items():
         (out_dir / name).write_text(text)
         written.append(out_dir / name)
-    pngs = all_plots(table) if plots else {}
     for name, png in pngs.items():
         (out_dir / f"{name}.png").write_bytes(png)
         written.append(out_dir / f"{name}.png")

@@ -119,6 +119,29 @@ def significant(p: float | None, alpha: float = DEFAULT_ALPHA) -> bool:
     return p is not None and p < alpha
 
 
+HOLM = "Holm–Bonferroni"
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm–Bonferroni adjusted p-values, in the order given; None stays None and is not
+    counted in the family.
+
+    Holm, S. (1979) "A simple sequentially rejective multiple test procedure", Scand. J.
+    Statist. 6:65-70: with the m raw p-values sorted, p(1) <= ... <= p(m), the adjusted value
+    of p(i) is max over j <= i of min(1, (m - j + 1) * p(j)). Rejecting where the adjusted
+    value is below alpha keeps the family-wise error rate (any false positive among the m
+    tests) at most alpha, whatever the dependence between the tests.
+    """
+    tested = sorted((p, i) for i, p in enumerate(pvalues) if p is not None)
+    m = len(tested)
+    out: list[float | None] = [None] * len(pvalues)
+    running = 0.0
+    for rank, (p, i) in enumerate(tested):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
+
+
 def counter_rates(t: Sequence[float], values: Sequence[float]) -> tuple[list[float], list[float]]:
     """Per-second rates of a monotonic counter sampled at times ``t``.
 

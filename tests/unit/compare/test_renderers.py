@@ -31,23 +31,49 @@ def md_rows(text: str) -> list[list[str]]:
     return [[c.strip() for c in r] for r in rows]
 
 
+def md_sections(text: str) -> dict[str, str]:
+    parts = re.split(r"^## ", text, flags=re.M)
+    return {p.split("\n", 1)[0]: p for p in parts[1:]}
+
+
+def test_markdown_leads_with_the_headline(table):
+    text = render_markdown(table, plots=("throughput", "psi"))
+    assert list(md_sections(text)) == ["Headline", "Plots", "All metrics"]
+    assert "Holm–Bonferroni over 6 primary metrics" in md_sections(text)["Headline"]
+    assert "![throughput](throughput.png)" in md_sections(text)["Plots"]
+    head = md_rows(md_sections(text)["Headline"])
+    assert head[0] == ["primary metric", "unit", "dir", "tmem+pressure", "zswap+pressure"]
+    by_metric = {r[0]: r for r in head[1:]}
+    assert by_metric["verdict"][3:] == ["reference", "worse: pages_per_sec, elapsed_s"]
+    tput = by_metric["passes: throughput"]
+    assert "-33.34%* (p=4.26e-07, Holm 2.13e-06)" in tput[4]
+    assert by_metric["geomean ratio (primary)"][3:] == ["1.0000", "0.9005 (6 primary)"]
+    assert "pswpout" not in md_sections(text)["Headline"]
+    assert by_metric["accelerator"][1:] == ["tcg", "tcg"]
+
+
 def test_markdown_parses_back(table):
-    rows = md_rows(render_markdown(table))
+    rows = md_rows(md_sections(render_markdown(table))["All metrics"])
     assert rows[0] == ["metric", "unit", "dir", "tmem+pressure", "zswap+pressure"]
     by_metric = {(r[0], r[1]): r for r in rows[1:]}
     assert by_metric[("runs", "")][3] == "3 passed"
     tput = by_metric[("throughput", "pages/s")]
     assert tput[2] == "↑" and tput[3].startswith("1.5k ±10")
-    assert tput[4].endswith("-33.34%*")
+    assert "-33.34%*" in tput[4]
+    assert by_metric[("throughput", "B/s")][4].endswith("-33.34%")  # descriptive: no star
     assert by_metric[("elapsed", "s")][2] == "↓"
-    assert rows[-1][0] == "geomean ratio" and rows[-1][3] == "1.0000"
     assert all(len(r) == 5 for r in rows)
 
 
 def test_markdown_single_iteration_says_so(tmp_path):
     d = load_results_dir(write_results(tmp_path, "r", two_config_runs([100.0], [200.0])))
     text = render_markdown(compare_dirs([d]))
-    assert "Single iteration" in text and "(n=1)" in text and "±" not in text.split("\n\n")[1]
+    assert "Single iteration" in text and "(n=1)" in text
+    assert "±" not in "".join(r[4] for r in md_rows(md_sections(text)["All metrics"]))
+    head = {r[0]: r for r in md_rows(md_sections(text)["Headline"])}
+    assert head["verdict"][4] == "n=1: no test possible"
+    assert head["passes: throughput"][4] == "100 (n=1) n=1: no test possible"  # no -50 %
+    assert "%" not in "".join(r[4] for r in md_rows(md_sections(text)["All metrics"]))
 
 
 def test_csv_parses_back(table):
@@ -67,7 +93,13 @@ def test_json_parses_back(table):
     data = json.loads(render_json(table))
     assert data["alpha"] == 0.05
     assert [c["key"] for c in data["columns"]] == ["tmem+pressure", "zswap+pressure"]
-    assert data["columns"][1]["geomean_ratio"] == table.geomean[1]
+    assert data["columns"][1]["geomean_ratio"] == table.geomean[1].value
+    assert data["correction"] == "Holm–Bonferroni over 6 primary metrics per comparison"
+    assert data["columns"][1]["family"]["size"] == 6
+    assert data["columns"][1]["verdict"]["worse"] == ["pages_per_sec", "elapsed_s"]
+    tput = next(m for m in data["metrics"] if m["name"] == "pages_per_sec")
+    cell = tput["cells"]["zswap+pressure"]
+    assert cell["primary"] and cell["p_value"] <= cell["p_adjusted"] and cell["significant"]
     metric = next(m for m in data["metrics"] if m["name"] == "elapsed_s")
     assert metric["direction"] == "lower" and metric["path"] == "result.elapsed_s"
     assert metric["cells"]["zswap+pressure"]["values"] == [10.0, 10.0, 10.0]
@@ -78,7 +110,8 @@ def test_rich_table(table):
     print_table(table, console)
     text = console.export_text()
     assert "tmem+pressure" in text and "throughput ↑" in text and "-33.34%*" in text
-    assert "geomean ratio" in text
+    assert "geomean ratio" in text and "Holm–Bonferroni over 6 primary metrics" in text
+    assert text.index("headline") < text.index("all metrics") < text.index("swap outs")
 
 
 def test_rich_prints_warnings(tmp_path):
@@ -109,3 +142,6 @@ def test_html_is_self_contained(table):
     assert p.imgs[0]["src"].startswith("data:image/png;base64,iVBOR")
     assert "&lt;lab&gt;" in html and "http" not in html.replace("http-equiv", "")
     assert p.tables >= 2 and 'class="worse"' in html
+    assert html.index('id="headline"') < html.index('id="plot-throughput"') \
+        < html.index('id="comparison"')
+    assert "Holm–Bonferroni over 6 primary metrics" in html

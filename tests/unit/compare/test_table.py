@@ -5,8 +5,9 @@ from resultsgen import VERSIONS, make_run, two_config_runs, write_results
 from scipy import stats as ss
 
 from harness.compare.loader import load_results_dir
+from harness.compare.metrics import PRIMARY
 from harness.compare.report import CompareOptions, compare_dirs
-from harness.compare.table import build_columns, build_table, match_references
+from harness.compare.table import NO_TEST, build_columns, build_table, match_references
 
 
 def table_for(*dirs, **kw):
@@ -32,29 +33,35 @@ def test_lower_is_better_sign(results_dir):
     t = table_for(results_dir, labels=("zswap+pressure", "tmem+pressure"))
     cell = t.row("elapsed_s").cells[1]   # 8 s against 10 s
     assert cell.gain_pct == pytest.approx(20.0) and cell.verdict == "better"
-    assert t.row("pswpout").cells[1].verdict == "better"
+    swap = t.row("pswpout").cells[1]   # a counter: the change is shown, never judged
+    assert swap.gain_pct == pytest.approx(60.0) and swap.verdict == "" and swap.p_value is None
 
 
-def test_neutral_metric_is_never_significant(tmp_path):
-    runs = [make_run("a", i, 10.0, extra_deltas={"zswpout": 10.0 * i}) for i in (1, 2, 3)]
-    runs += [make_run("b", i, 10.0, extra_deltas={"zswpout": 1e6 + i}) for i in (1, 2, 3)]
+@pytest.mark.parametrize("counter", ["zswpout", "pswpin", "pgmajfault"])
+def test_counters_are_never_tested(tmp_path, counter):
+    runs = [make_run("a", i, 10.0, extra_deltas={counter: 10.0 * i}) for i in (1, 2, 3)]
+    runs += [make_run("b", i, 10.0, extra_deltas={counter: 1e6 + i}) for i in (1, 2, 3)]
     t = table_for(write_results(tmp_path, "r", runs))
-    cell = t.row("zswpout").cells[1]
-    assert cell.p_value < 0.05 and not cell.significant and cell.gain_pct > 0
+    cell = t.row(counter).cells[1]
+    assert cell.gain_pct != 0 and not cell.primary
+    assert cell.p_value is None and cell.p_adjusted is None and not cell.significant
+    assert cell.verdict == ""
+    assert counter not in t.families[1].tested
 
 
-def test_geomean(results_dir):
+def test_geomean_is_over_primary_metrics_only(results_dir):
     t = table_for(results_dir, labels=("zswap+pressure", "tmem+pressure"))
+    primary = {p.metric for p in PRIMARY["pressure"]}
     ratios = []
     for row in t.rows:
-        if row.metric.direction.value == "neutral":
+        if row.metric.name not in primary:
             continue
         a, b = row.cells[0].summary.mean, row.cells[1].summary.mean
-        if a > 0 and b > 0:
-            ratios.append(b / a if row.metric.direction.value == "higher" else a / b)
-    assert t.geomean[0] == 1.0
-    assert t.geomean[1] == pytest.approx(ss.gmean(ratios))
-    assert t.geomean[1] > 1
+        ratios.append(b / a if row.metric.direction.value == "higher" else a / b)
+    assert t.geomean[0].value == 1.0
+    assert t.geomean[1].value == pytest.approx(ss.gmean(ratios))
+    assert t.geomean[1].metrics == len(ratios) == 6   # no fill/final verify in these records
+    assert t.geomean[1].value > 1
 
 
 def test_failed_runs_are_excluded(tmp_path):
@@ -71,7 +78,9 @@ def test_single_iteration(tmp_path):
     assert t.single_iteration
     cell = t.row("pages_per_sec").cells[1]
     assert cell.summary.stddev is None and cell.p_value is None and not cell.significant
-    assert cell.gain_pct == pytest.approx(-50.0)
+    assert cell.gain_pct == pytest.approx(-50.0)   # kept in the data, not shown as a finding
+    assert cell.note == NO_TEST and t.untestable(1)
+    assert t.row("pswpout").cells[1].note == NO_TEST
 
 
 def test_baseline_matches_labels(tmp_path):

@@ -1,36 +1,30 @@
-"""Reading a guest's serial console log: tails for error reports, and kernel failures."""
+"""Reading a guest's serial console log: tails for error reports, OOM kills, and kernel
+failures (the patterns and their classes live in harness.health)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-# A run whose console shows one of these is a failed run, whatever the workload said.
-KERNEL_FAILURES = re.compile(
-    r"Kernel panic|\bBUG: |\bOops\b|general protection fault|Unable to handle kernel",
-)
+from harness import health
+
+
+def read(path: Path) -> str:
+    """The log's text, or "" when there is none (a guest that never started)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
 
 
 def tail(path: Path, lines: int = 40) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
+    return "\n".join(read(path).splitlines()[-lines:])
 
 
-def kernel_failure(path: Path) -> str | None:
-    """The first console line reporting a panic/oops/BUG, or None."""
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return None
-    match = KERNEL_FAILURES.search(text)
-    if not match:
-        return None
-    start = text.rfind("\n", 0, match.start()) + 1
-    end = text.find("\n", match.end())
-    return text[start:end if end != -1 else None].strip()
+def kernel_failure(path: Path, accel: str = "tcg") -> str | None:
+    """The first console line that health classifies fatal, or None."""
+    fatal = health.assess({"console": read(path)}, accel)[health.FATAL]
+    return fatal[0]["line"] if fatal else None
 
 
 OOM_KILL = re.compile(r"Out of memory: Killed process \d+ \(([^)]+)\)")
@@ -38,7 +32,4 @@ OOM_KILL = re.compile(r"Out of memory: Killed process \d+ \(([^)]+)\)")
 
 def oom_kills(path: Path) -> list[str]:
     """Names of processes the guest's OOM killer killed, in order."""
-    try:
-        return OOM_KILL.findall(path.read_text(errors="replace"))
-    except OSError:
-        return []
+    return OOM_KILL.findall(read(path))

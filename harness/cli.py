@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from rich.markup import escape
+
 from harness import ui
 from harness.errors import TmemlabError, UsageError
 from harness.paths import PROJECT_ROOT
@@ -26,10 +28,20 @@ def _cmd_run(args) -> int:
         if args.iterations < 1:
             raise UsageError("--iterations must be at least 1")
         exp.iterations = args.iterations
+    # Set-up mistakes end here (exit 2), before a results folder, guest or backend exists;
+    # a dry run checks exactly what a real run would.
+    from harness.paths import scratch_root
+    from harness.preflight import check as preflight_check
+    scratch = preflight_check(exp, scratch_root())
     if args.dry_run:
         for run in exp.runs():
             ui.console.print(f"{run.run_id}: {run.kernel.spec} [{run.kernel.cmdline}] "
-                             f"{run.workload.name} {run.workload.params}")
+                             f"{run.workload.name} {run.workload.params}",
+                             markup=False, highlight=False)
+        ui.console.print(f"scratch {scratch.path}: {scratch.fstype}, "
+                         f"{scratch.free_bytes >> 20} MiB free, "
+                         f"{scratch.needed_bytes >> 20} MiB needed", markup=False,
+                         highlight=False)
         return 0
     start = time.monotonic()
     results, records = runner.run_experiment(exp, Path(args.results), args.accel,
@@ -206,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
                             format="%(name)s: %(message)s")
         return args.func(args)
     except TmemlabError as err:
-        ui.console.print(f"[bold red]tmemlab:[/] {err}", highlight=False)
+        # One line however long, and as written: a path or "[0]" is not rich markup.
+        ui.console.print(f"[bold red]tmemlab:[/] {escape(str(err))}", highlight=False,
+                         soft_wrap=True)
         return err.exit_code
     except KeyboardInterrupt:
         ui.console.print("[bold red]tmemlab: interrupted[/]; domains destroyed")

@@ -1,4 +1,5 @@
-"""Where tmemlab keeps things: one cache root, overridable with $TMEMLAB_CACHE."""
+"""Where tmemlab keeps things: one cache root, overridable with $TMEMLAB_CACHE; the
+scratch area for running guests, overridable with $TMEMLAB_SCRATCH."""
 
 from __future__ import annotations
 
@@ -20,6 +21,16 @@ def cache_root() -> Path:
 
 def cache_dir(*parts: str) -> Path:
     path = cache_root().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def scratch_root() -> Path:
+    """Where runs keep their swap disks, overlays and sockets: $TMEMLAB_SCRATCH, else
+    <cache>/scratch. Separate from the cache so that a test (or a user) can put the
+    scratch area on another filesystem while images and kernels stay cached."""
+    env = os.environ.get("TMEMLAB_SCRATCH")
+    path = Path(env) if env else cache_root() / "scratch"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -20,7 +20,8 @@ from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment import Experiment, Run
 from harness.faults import FaultInjector
 from harness.guest import Guest, free_port
-from harness.paths import cache_dir
+from harness.paths import scratch_root
+from harness.preflight import check as preflight_check
 from harness.results import ResultsDir, host_identity, project_commit
 from harness.vm import Hypervisor
 from harness.workloads import WORKLOADS
@@ -280,19 +281,22 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
     """Run every run of ``exp``; domains are destroyed whatever happens."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    results = ResultsDir(results_root, exp.name)
-    results.write_experiment(exp.resolved())
+    scratch_facts = preflight_check(exp, scratch_root())
     records: list[dict] = []
     with Hypervisor(libvirt_uri or exp.libvirt_uri) as hv:
         prep = prepare(exp, hv, accel_override)
-        results.write_versions(versions(exp, hv, prep))
-        scratch = cache_dir("scratch", str(os.getpid()))
-        start_backend(exp, prep, scratch)
+        # Only now: a mistake found before this point leaves no empty results folder.
+        results = ResultsDir(results_root, exp.name)
+        results.write_experiment(exp.resolved())
+        results.write_versions({**versions(exp, hv, prep), "scratch": scratch_facts.to_json()})
+        scratch = scratch_root() / str(os.getpid())
+        scratch.mkdir(exist_ok=True)
         runs = exp.runs()
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                    TextColumn("{task.fields[phase]}"))
         try:
+            start_backend(exp, prep, scratch)  # in the try: a failed start leaves no scratch
             with Progress(*columns, console=ui.console) as progress:
                 task = progress.add_task(exp.name, total=len(runs), phase="")
                 for run in runs:
@@ -308,7 +312,9 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
         finally:
             if prep.backend is not None:
                 prep.backend.stop()
-                shutil.copyfile(prep.backend.log, results.path / "backend.log")
+            if (scratch / "backend" / "backend.log").exists():  # also from a failed start
+                shutil.copyfile(scratch / "backend" / "backend.log",
+                                results.path / "backend.log")
             shutil.rmtree(scratch, ignore_errors=True)
     return results, records
 
@@ -327,8 +333,9 @@ def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
                  libvirt_uri: str | None, timeout: int) -> tuple[int, str, str]:
     """Boot the experiment's first run's guest, run ``command``, tear down."""
     run = exp.runs()[0]
+    preflight_check(exp, scratch_root())
     with Hypervisor(libvirt_uri) as hv, \
-            tempfile.TemporaryDirectory(dir=cache_dir("scratch")) as scratch:
+            tempfile.TemporaryDirectory(dir=scratch_root()) as scratch:
         prep = prepare(exp, hv, accel_override)
         start_backend(exp, prep, Path(scratch))
         ctx = RunContext(exp, run, prep, hv, Path(scratch))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import re
+import shlex
 import socket
 import time
 from pathlib import Path
@@ -14,6 +16,20 @@ from harness.errors import GuestBootError
 
 # While sshd is still starting, paramiko logs each refused banner with a traceback.
 logging.getLogger("paramiko").setLevel(logging.CRITICAL)
+
+SIGNAL_MARK = "tmemlab-exit-signal:"
+# After the command: a shell status of 128+N means "killed by signal N".
+_SIGNAL_TRAILER = (f'__rc=$?; [ "$__rc" -gt 128 ] && [ "$__rc" -lt 193 ] && '
+                   f'echo "{SIGNAL_MARK}$((__rc - 128))" >&2; exit "$__rc"')
+_SIGNAL_LINE = re.compile(rf"^{SIGNAL_MARK}(\d+)\n?\Z", re.M)
+
+
+def split_signal(stderr: str) -> tuple[str, int | None]:
+    """(stderr without the trailer's line, the signal number or None)."""
+    match = _SIGNAL_LINE.search(stderr)
+    if not match:
+        return stderr, None
+    return stderr[:match.start()], int(match.group(1))
 
 
 class Guest:
@@ -47,11 +63,15 @@ class Guest:
         raise GuestBootError(self.name, f"SSH not reachable before the boot timeout ({last})")
 
     def run(self, command: str, timeout: float) -> tuple[int, str, str]:
-        """(exit status, stdout, stderr); raises socket.timeout when it takes too long."""
+        """(exit status, stdout, stderr); raises TimeoutError when it takes too long.
+
+        A command killed by a signal gives ``-signo``, as Python's subprocess does (sshd
+        reports the signal in an ``exit-signal`` request that paramiko drops, leaving -1):
+        the command runs under a shell trailer that reports ``128 + signo`` on stderr."""
         assert self.client is not None
         chan = self.client.get_transport().open_session()
         chan.settimeout(timeout)
-        chan.exec_command(command)
+        chan.exec_command(f"{command}\n{_SIGNAL_TRAILER}")
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         while True:
@@ -69,7 +89,28 @@ class Guest:
                 time.sleep(0.05)
         status = chan.recv_exit_status()
         chan.close()
-        return status, out.decode(errors="replace"), err.decode(errors="replace")
+        stderr, signo = split_signal(err.decode(errors="replace"))
+        return (-signo if signo else status), out.decode(errors="replace"), stderr
+
+    def put(self, data: bytes, path: str, timeout: float = 60) -> None:
+        """Write ``data`` to ``path`` in the guest (through ``cat``, no sftp needed)."""
+        assert self.client is not None
+        chan = self.client.get_transport().open_session()
+        chan.settimeout(timeout)
+        chan.exec_command(f"cat > {shlex.quote(path)}")
+        chan.sendall(data)
+        chan.shutdown_write()
+        status = chan.recv_exit_status()
+        chan.close()
+        if status != 0:
+            raise OSError(f"writing {path} in the guest failed (exit {status})")
+
+    def dmesg(self, timeout: float = 15) -> str:
+        """The guest's whole kernel log ring buffer, as ``dmesg`` prints it."""
+        status, out, err = self.run("dmesg", timeout=timeout)
+        if status != 0:
+            raise OSError(f"dmesg exited {status}: {err.strip()[-200:]}")
+        return out
 
     def stream(self, command: str) -> paramiko.Channel:
         """Start a long-running command; the caller reads its stdout line by line."""

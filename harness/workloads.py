@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,6 +79,29 @@ def _check(params: dict, table: dict[str, Param]) -> None:
             raise ValueError(f"{key}={value!r}: expected {spec.hint}")
 
 
+# What a signal that killed a workload means for a swap experiment.
+SIGNAL_MEANING = {
+    "SIGBUS": "data loss: a swapped page could not be read back",
+    "SIGKILL": "killed outright, usually by the guest's OOM killer",
+    "SIGSEGV": "a bad memory access in the workload",
+}
+
+
+def signal_name(signo: int) -> str:
+    try:
+        return signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}"
+
+
+def killed_by(workload: str, signo: int) -> str:
+    """'pressure killed by SIGBUS (data loss: ...)': the failure line of a workload that
+    a signal ended (Guest.run reports it as a negative status)."""
+    name = signal_name(signo)
+    meaning = SIGNAL_MEANING.get(name)
+    return f"{workload} killed by {name}" + (f" ({meaning})" if meaning else "")
+
+
 class Pressure:
     name = "pressure"
     binary = "/usr/local/bin/pressure"
@@ -105,7 +129,10 @@ class Pressure:
         return shlex.join(argv)
 
     def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
-        """(result, failure reason or None). Exit 3 = corrupted pages (JSON still printed)."""
+        """(result, failure reason or None). Exit 3 = corrupted pages (JSON still printed);
+        a negative status is the signal that killed it (harness.guest.Guest.run)."""
+        if status < -1:
+            return {"signal": signal_name(-status)}, killed_by(self.name, -status)
         try:
             result = json.loads(stdout.strip().splitlines()[-1])
         except (IndexError, json.JSONDecodeError):

@@ -1,38 +1,95 @@
 """Fault injection during a run's workload: things that go wrong in production, on a
-timer, recorded with their times. Actions are data, looked up by name."""
+timer, recorded with their times. Actions are data, looked up by name.
+
+Host actions act on the tmem backend; guest actions run over the run's SSH session.
+``lkdtm`` writes an LKDTM crash type to /sys/kernel/debug/provoke-crash/DIRECT (the
+kernel's own fault injector, drivers/misc/lkdtm): with ``module:`` a host-built module
+that provides that file is copied into the guest and loaded first, for kernels built
+without CONFIG_LKDTM (Debian's)."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import threading
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
-ACTIONS = ("backend_kill", "backend_restart")
+LKDTM_DIRECT = "/sys/kernel/debug/provoke-crash/DIRECT"
+LKDTM_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+GUEST_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Action:
+    target: str                   # "backend" or "guest"
+    fields: tuple[str, ...] = ()  # optional fields besides at_s and action
+    required: tuple[str, ...] = ()
+
+
+ACTIONS = {
+    "backend_kill": Action("backend", ("restart_after_s",)),
+    "backend_restart": Action("backend"),
+    "lkdtm": Action("guest", ("type", "module"), required=("type",)),
+}
+
+
+def _field_problem(key: str, value) -> str | None:
+    if key in ("at_s", "restart_after_s"):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            return "expected seconds >= 0"
+    elif key == "type":
+        if not isinstance(value, str) or not LKDTM_TYPE.match(value):
+            return "expected an LKDTM crash type like WARNING, BUG, SOFTLOCKUP"
+    elif key == "module":
+        if not isinstance(value, str) or not value.endswith(".ko"):
+            return "expected the path of a kernel module (.ko) on the host"
+    return None
 
 
 def validate(faults) -> str | None:
     if not isinstance(faults, list):
-        return "expected a list of {at_s, action[, restart_after_s]}"
+        return "expected a list of {at_s, action, ...}"
     for i, fault in enumerate(faults):
         if not isinstance(fault, dict) or fault.get("action") not in ACTIONS:
             return f"[{i}]: action must be one of {', '.join(ACTIONS)}"
-        for key in fault:
-            if key not in ("at_s", "action", "restart_after_s"):
-                return f"[{i}].{key}: unknown field"
-        for key in ("at_s", "restart_after_s"):
-            value = fault.get(key, 0)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-                return f"[{i}].{key}: expected seconds >= 0"
+        action = ACTIONS[fault["action"]]
+        for key, value in fault.items():
+            if key not in ("at_s", "action", *action.fields):
+                return f"[{i}].{key}: unknown field for {fault['action']}"
+            problem = _field_problem(key, value)
+            if problem:
+                return f"[{i}].{key}: {problem}"
+        for key in action.required:
+            if key not in fault:
+                return f"[{i}].{key}: required for {fault['action']}"
     return None
 
 
-class FaultInjector(threading.Thread):
-    """Runs ``faults`` against the backend, relative to start(); ``events`` logs them."""
+def lkdtm_script(crash_type: str, module_path: str | None) -> str:
+    """Guest shell: make DIRECT available, then fire ``crash_type`` in the background
+    (a lockup or a BUG never returns to the writer; the session must not wait on it)."""
+    load = f"insmod {shlex.quote(module_path)} 2>&1 || " if module_path else ""
+    return "\n".join([
+        "grep -q ' /sys/kernel/debug debugfs ' /proc/mounts || "
+        "mount -t debugfs debugfs /sys/kernel/debug",
+        f"[ -e {LKDTM_DIRECT} ] || {load}modprobe lkdtm 2>&1 || true",
+        f"[ -e {LKDTM_DIRECT} ] || {{ echo 'no {LKDTM_DIRECT}: the kernel has no LKDTM "
+        "(give module: PATH)'; exit 1; }",
+        f"nohup sh -c 'echo {crash_type} > {LKDTM_DIRECT}' >/dev/null 2>&1 &",
+    ])
 
-    def __init__(self, faults: list[dict], backend):
+
+class FaultInjector(threading.Thread):
+    """Runs ``faults`` against the backend and the guest, relative to start();
+    ``events`` logs them. A fault that cannot be done is logged, never raised."""
+
+    def __init__(self, faults: list[dict], backend, guest=None):
         super().__init__(name="faults", daemon=True)
         self.faults = sorted(faults, key=lambda f: f.get("at_s", 0))
         self.backend = backend
+        self.guest = guest
         self.events: list[dict] = []
         self._cancel = threading.Event()
         self._t0 = 0.0
@@ -40,16 +97,40 @@ class FaultInjector(threading.Thread):
     def _log(self, what: str) -> None:
         self.events.append({"t": round(time.monotonic() - self._t0, 2), "event": what})
 
-    def _do(self, fault: dict) -> None:
-        actions: dict[str, Callable[[], None]] = {
-            "backend_kill": self.backend.kill, "backend_restart": self.backend.start}
-        actions[fault["action"]]()
-        self._log(fault["action"])
-        if fault["action"] == "backend_kill" and "restart_after_s" in fault:
+    def _backend(self, fault: dict) -> None:
+        if self.backend is None:
+            raise RuntimeError("no tmem backend in this experiment")
+        if fault["action"] == "backend_restart":
+            self.backend.start()
+            self._log("backend_restart")
+            return
+        self.backend.kill()
+        self._log("backend_kill")
+        if "restart_after_s" in fault:
             if self._cancel.wait(fault["restart_after_s"]):
                 return
             self.backend.start()
             self._log("backend_restart")
+
+    def _lkdtm(self, fault: dict) -> None:
+        if self.guest is None:
+            raise RuntimeError("no guest session")
+        remote = None
+        if fault.get("module"):
+            local = Path(fault["module"])
+            remote = f"/tmp/{local.name}"
+            self.guest.put(local.read_bytes(), remote)
+        status, out, err = self.guest.run(lkdtm_script(fault["type"], remote),
+                                          timeout=GUEST_TIMEOUT_S)
+        if status != 0:
+            raise RuntimeError(f"exit {status}: {(out + err).strip()[-200:]}")
+        self._log(f"lkdtm {fault['type']}")
+
+    def _do(self, fault: dict) -> None:
+        if ACTIONS[fault["action"]].target == "guest":
+            self._lkdtm(fault)
+        else:
+            self._backend(fault)
 
     def run(self) -> None:
         self._t0 = time.monotonic()

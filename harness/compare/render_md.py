@@ -15,7 +15,8 @@ def _esc(text: str) -> str:
 
 def correction_line(table: ComparisonTable) -> str:
     """Which test, which correction, over how many metrics: said once in every renderer."""
-    return (f"Primary metrics only: Welch's t-test, {table.correction}, α={table.alpha:g}; "
+    return (f"Primary metrics only: Welch's t-test (on logs: ratio of geometric means), "
+            f"{table.correction}, α={table.alpha:g}; "
             f"`*` = significant after the correction. Counters are descriptive: change shown, "
             f"never tested.")
 

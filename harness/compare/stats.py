@@ -115,6 +115,20 @@ def welch_p(a: Sequence[float], b: Sequence[float]) -> float | None:
     return 1.0 if math.isnan(p) else p
 
 
+def welch_p_ratio(a: Sequence[float], b: Sequence[float]) -> float | None:
+    """Welch's t-test on the logarithms when every value is positive, else on the values.
+
+    Times, rates and latencies vary multiplicatively (a 7x slower phase also has about 7x the
+    spread), so on the raw scale the noisier sample swamps Welch's degrees of freedom; on the
+    log scale the test compares the ratio of geometric means, the summary of benchmark ratios
+    that Fleming & Wallace (1986, CACM 29(3)) recommend, with comparable variances. Same
+    false-positive rate under the null; much more power for large ratios at n = 3.
+    """
+    if all(v > 0 for v in a) and all(v > 0 for v in b):
+        return welch_p([math.log(v) for v in a], [math.log(v) for v in b])
+    return welch_p(a, b)
+
+
 def significant(p: float | None, alpha: float = DEFAULT_ALPHA) -> bool:
     return p is not None and p < alpha
 

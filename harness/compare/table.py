@@ -1,7 +1,8 @@
 """Build the numeric comparison table (numbers first; renderers only format it).
 
 Each column is compared with its reference column. Only the workload's primary metrics
-(``metrics.PRIMARY``) are tested: Welch's t-test per metric, then Holm–Bonferroni over the
+(``metrics.PRIMARY``) are tested: Welch's t-test per metric (on the logarithms of positive
+values: stats.welch_p_ratio), then Holm–Bonferroni over the
 primary metrics tested in that one column-vs-reference comparison; significance, verdicts, the
 geomean and the regression gate use the adjusted p. Every other metric is descriptive.
 """
@@ -201,7 +202,7 @@ def compare_column(raw: list[list[Cell]], rows: list[Metric], i: int, ref: int,
     Returns the column's cells (one per row) and the names of the metrics tested.
     """
     cells = [_gain(raw[r][i], raw[r][ref], m) for r, m in enumerate(rows)]
-    raw_p = [stats.welch_p(raw[r][ref].values, raw[r][i].values)
+    raw_p = [stats.welch_p_ratio(raw[r][ref].values, raw[r][i].values)
              if testable and m.name in primary and _hib(m) is not None else None
              for r, m in enumerate(rows)]
     adjusted = stats.holm(raw_p)

@@ -85,6 +85,12 @@ class ResultsDir:
             dest.write_text("(no console output)\n")
         return dest
 
+    def save_dmesg(self, run_id: str, text: str) -> Path:
+        """The guest's full kernel log (``dmesg``), beside the console log."""
+        dest = self.path / "console" / f"{run_id}.dmesg"
+        dest.write_text(text)
+        return dest
+
 
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_suffix(".tmp")

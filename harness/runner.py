@@ -13,7 +13,7 @@ from pathlib import Path
 
 import paramiko
 
-from harness import accel, checks, console, effective, images, kernels, monitors, proc, ui
+from harness import accel, checks, console, effective, health, images, kernels, monitors, proc, ui
 from harness.backend import HostBackend
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
@@ -24,6 +24,7 @@ from harness.paths import scratch_root
 from harness.preflight import check as preflight_check
 from harness.results import ResultsDir, host_identity, project_commit
 from harness.vm import Hypervisor
+from harness.watchdog import PauseWatchdog
 from harness.workloads import WORKLOADS
 
 BASE_CMDLINE = "console=ttyS0 panic=-1 loglevel=4 root=/dev/vda"
@@ -96,6 +97,7 @@ class RunContext:
         self.console_log = self.work / "console.log"
         self.guest: Guest | None = None
         self.dom = None
+        self.watchdog: PauseWatchdog | None = None
 
     def domain_spec(self) -> DomainSpec:
         kernel = self.prep.kernels[self.run.kernel.key]
@@ -134,23 +136,40 @@ class RunContext:
         spec = self.domain_spec()
         start = time.monotonic()
         self.dom = self.hv.start(domain_xml(spec), self.name)
+        # A guest that QEMU pauses (ENOSPC on a disk file) fails the run at once.
+        self.watchdog = PauseWatchdog(self.dom, on_stop=self._abort_ssh)
+        self.watchdog.start()
         self.guest = Guest(self.name, spec.ssh_port, self.prep.image.key,
                            self.prep.image.host_key)
         deadline = start + self.exp.guest["boot_timeout_s"]
         try:
             connected = self.guest.connect(deadline, alive=self._domain_alive)
         except GuestBootError as err:
+            err.reason = self.stopped() or err.reason
             err.console_tail = console.tail(self.console_log)
             raise
         return connected - start
 
     def _domain_alive(self) -> bool:
         try:
-            return bool(self.dom.isActive())
+            return bool(self.dom.isActive()) and not self.stopped()
         except Exception:
             return False
 
+    def stopped(self) -> str | None:
+        """Why QEMU paused the guest (watchdog.py), or None while it runs."""
+        return self.watchdog.reason if self.watchdog is not None else None
+
+    def _abort_ssh(self, _reason: str) -> None:
+        """Ends every wait on the guest's SSH session (the workload's among them)."""
+        transport = self.guest.client.get_transport() if self.guest and self.guest.client \
+            else None
+        if transport is not None:
+            transport.close()
+
     def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.guest is not None:
             self.guest.close()
         self.hv.destroy(self.name)
@@ -213,15 +232,16 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     time.sleep(1.5)  # a baseline sample before the workload starts
     status_cb(f"{run.workload.name} running")
     injector = None
-    if ctx.exp.faults and backend is not None:
-        injector = FaultInjector(ctx.exp.faults, backend)
+    if ctx.exp.faults:
+        injector = FaultInjector(ctx.exp.faults, backend, ctx.guest)
         injector.start()
     started = time.monotonic()
     try:
         status, out, err = ctx.guest.run(record["workload"]["command"],
                                          timeout=run.workload.timeout_s)
     except TimeoutError as exc:
-        raise RunFailed(f"workload timeout after {run.workload.timeout_s} s") from exc
+        raise RunFailed(ctx.stopped() or
+                        f"workload timeout after {run.workload.timeout_s} s") from exc
     finally:
         record["workload_wall_s"] = round(time.monotonic() - started, 2)
         if injector is not None:
@@ -230,6 +250,8 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
         time.sleep(1.2)  # one sample after the workload
         monitor.stop()
         record["series_rows"] = monitor.rows
+    if ctx.stopped():  # the watchdog cut the workload's wait short
+        raise RunFailed(ctx.stopped())
     result, failure = workload.parse(status, out, err)
     record["deltas"], record["summary"] = monitors.summarize(monitor.rows)
     if backend is not None:
@@ -242,16 +264,37 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     record["workload_stderr_tail"] = "\n".join(err.strip().splitlines()[-10:])
     record["oom_killed"] = console.oom_kills(ctx.console_log)
     record["checks"] = checks.evaluate(record)
-    panic = console.kernel_failure(ctx.console_log)
-    if panic:
-        failure = f"kernel failure on console: {panic}"
-    elif failure and console.oom_kills(ctx.console_log):
+    # Kernel failures (console and dmesg) are judged by judge_kernel_log, after this.
+    if failure and console.oom_kills(ctx.console_log):
         failure += f" (guest OOM killer killed: {', '.join(console.oom_kills(ctx.console_log))})"
     elif not failure and checks.failures(record["checks"]):
         failure = "check failed: " + "; ".join(checks.failures(record["checks"]))
     if failure:
         raise RunFailed(failure)
     record["status"] = "passed"
+
+
+DMESG_TIMEOUT_S = 10
+
+
+def judge_kernel_log(ctx: RunContext, record: dict, results: ResultsDir) -> None:
+    """Scan the run's kernel log (harness/health.py): the console, and ``dmesg`` read
+    now while the guest still answers (saved beside the console log). A fatal line fails
+    the run with that line as its reason; whatever failed before it follows it."""
+    logs = {"console": console.read(ctx.console_log)}
+    if ctx.guest is not None and ctx.guest.alive() and ctx._domain_alive():
+        try:
+            logs["dmesg"] = ctx.guest.dmesg(timeout=DMESG_TIMEOUT_S)
+            results.save_dmesg(ctx.run.run_id, logs["dmesg"])
+        except (TimeoutError, OSError, paramiko.SSHException, EOFError) as exc:
+            record["dmesg_error"] = str(exc) or type(exc).__name__
+    record["kernel_log"] = health.assess(logs, ctx.prep.accel)
+    reason = health.failure(record["kernel_log"])
+    if reason:
+        earlier = (record.get("failure") or {}).get("reason")
+        record["status"] = "failed"
+        record["failure"] = {"reason": f"{reason}; then {earlier}" if earlier else reason,
+                             "console_tail": console.tail(ctx.console_log)}
 
 
 def run_one(ctx: RunContext, results: ResultsDir, status_cb) -> dict:
@@ -265,9 +308,11 @@ def run_one(ctx: RunContext, results: ResultsDir, status_cb) -> dict:
         reason = str(err) or type(err).__name__
         if isinstance(err, (paramiko.SSHException, EOFError, ConnectionError)):
             reason = f"SSH connection lost: {reason}"
+        reason = ctx.stopped() or reason  # a paused guest explains a lost session
         record["status"] = "failed"
         record["failure"] = {"reason": reason, "console_tail": console.tail(ctx.console_log)}
     finally:
+        judge_kernel_log(ctx, record, results)
         results.save_console(ctx.run.run_id, ctx.console_log)
         ctx.close()
     rows = record.pop("series_rows", [])
@@ -342,7 +387,10 @@ def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
         try:
             with ui.step(f"boot {run.kernel.spec}"):
                 ctx.boot()
-            return ctx.guest.run(command, timeout=timeout)
+            result = ctx.guest.run(command, timeout=timeout)
+            if ctx.stopped():
+                raise RunFailed(ctx.stopped())
+            return result
         except GuestBootError as err:
             reason = f"{err.reason}; console tail:\n{err.console_tail}"
             raise GuestBootError(err.name, reason) from err

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from harness import health
+
 COLUMNS = (
     # header, how to get the value from a run record, format
     ("run", lambda r: r["run_id"], "{}"),
@@ -19,7 +21,19 @@ COLUMNS = (
     ("zswpout", lambda r: r.get("deltas", {}).get("zswpout"), "{}"),
     ("majflt", lambda r: r.get("deltas", {}).get("pgmajfault"), "{}"),
     ("corrupted", lambda r: r.get("result", {}).get("corrupted_pages"), "{}"),
+    ("kernel warn", lambda r: _kernel_warnings(r), "{}"),
 )
+
+MAX_WARNINGS_LISTED = 10   # per run in summary.md; the run JSON has them all
+
+
+def _kernel_warnings(record: dict) -> int | None:
+    """Kernel warnings and emulation stalls (docs/KERNEL_HEALTH.md) of one run."""
+    log = record.get("kernel_log")
+    if log is None:
+        return None
+    return sum(len(log.get(cls, [])) + log.get("truncated", {}).get(cls, 0)
+               for cls in (health.WARNING, health.STALL))
 
 
 def _mb(value):
@@ -56,6 +70,15 @@ def markdown(records: list[dict], title: str) -> str:
     if failed:
         lines += ["", "## Failed runs", ""]
         lines += [f"- `{r['run_id']}`: {r['failure']['reason']}" for r in failed]
+    warned = [r for r in records if health.warnings(r.get("kernel_log") or {})]
+    if warned:
+        lines += ["", "## Kernel warnings", ""]
+        for r in warned:
+            found = health.warnings(r["kernel_log"])
+            lines.append(f"- `{r['run_id']}`:")
+            lines += [f"  - `{w}`" for w in found[:MAX_WARNINGS_LISTED]]
+            if len(found) > MAX_WARNINGS_LISTED:
+                lines.append(f"  - … {len(found) - MAX_WARNINGS_LISTED} more in the run JSON")
     return "\n".join(lines) + "\n"
 
 

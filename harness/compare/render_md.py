@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from harness.compare import fmt
 from harness.compare.headline import Headline, build_headline
+from harness.compare.metrics import HISTOGRAM_RESOLUTION_PCT
 from harness.compare.table import Cell, ComparisonTable
 
 
@@ -24,7 +25,9 @@ def correction_line(table: ComparisonTable) -> str:
 def legend(table: ComparisonTable) -> str:
     text = (f"Cells: mean ±stddev over passed iterations (harmonic mean for rates), then the "
             f"difference against the reference column, positive = better. "
-            f"{correction_line(table)} Tested cells give the raw p and the Holm-adjusted p. "
+            f"{correction_line(table)} Tested cells give the raw p and the Holm-adjusted p; "
+            f"latency percentiles are histogram buckets: a change within one bucket "
+            f"(±{HISTOGRAM_RESOLUTION_PCT:g} %) is never significant. "
             f"↑ higher is better, ↓ lower is better, · neutral.")
     if table.single_iteration:
         text += " Single iteration: no stddev and no significance test."

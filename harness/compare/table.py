@@ -179,6 +179,11 @@ def _hib(metric: Metric) -> bool | None:
     return None if metric.direction is Direction.NEUTRAL else metric.direction is Direction.HIGHER
 
 
+def _resolved(gain: float | None, metric: Metric) -> bool:
+    """A change within the metric's resolution (a histogram bucket) is never significant."""
+    return gain is not None and abs(gain) > metric.resolution_pct
+
+
 def family_for(col: Column, ref: Column, present: set[str]) -> tuple[Primary, ...]:
     """Primary metrics of a comparison: declared for the column's workload and the
     reference's, and present in the table."""
@@ -214,8 +219,8 @@ def compare_column(raw: list[list[Cell]], rows: list[Metric], i: int, ref: int,
             continue
         p, adj = raw_p[r], adjusted[r]
         out.append(Cell(cell.values, cell.summary, cell.gain_pct, p,
-                        stats.significant(adj, alpha), adj, is_primary,
-                        NO_TEST if p is None else ""))
+                        stats.significant(adj, alpha) and _resolved(cell.gain_pct, m), adj,
+                        is_primary, NO_TEST if p is None else ""))
     tested = tuple(m.name for m, p in zip(rows, raw_p) if p is not None)
     return out, tested
 

@@ -113,3 +113,16 @@ def test_gate_ignores_counters_and_uses_adjusted_p():
     new = [make_run("b", i, 1000.0 + i, pswpout=9000.0 + i) for i in (1, 2, 3)]
     t = _table(base + new, ("a", "b"))
     assert t.row("pswpout").cells[1].gain_pct < -700 and find_regressions(t, 5) == []
+
+
+def test_one_histogram_bucket_is_not_a_finding():
+    """Latency percentiles are bucket midpoints: constant but one bucket apart (p = 0 for
+    Welch) is within the instrument's resolution; a bigger change is still found."""
+    runs = [make_run(lab, i, 1000.0 + i) for lab in "ab" for i in (1, 2, 3)]
+    for r in runs:
+        r["result"]["latency_us"]["p50"] = 1.0 if r["label"] == "a" else 1.032
+        r["result"]["latency_us"]["p99"] = 100.0 if r["label"] == "a" else 150.0
+    t = _table(runs, ("a", "b"))
+    p50, p99 = t.row("lat_p50_us").cells[1], t.row("lat_p99_us").cells[1]
+    assert p50.p_adjusted == 0.0 and not p50.significant
+    assert p99.significant and p99.verdict == "worse"

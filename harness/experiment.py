@@ -167,6 +167,9 @@ def _compose(c: _Checker, path: Path) -> tuple[object, yaml.Node | None]:
                line=mark.line + 1 if mark else None)
     finally:
         loader.dispose()
+    twice = schema.duplicate_key(node)
+    if twice:
+        c.fail(schema.dotted(twice[0]), f"given twice (first on line {twice[2]})", twice[1])
     return data, node
 
 

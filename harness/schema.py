@@ -214,6 +214,28 @@ def line_of(node: yaml.Node | None, loc: tuple) -> int | None:
     return line
 
 
+def duplicate_key(node: yaml.Node | None, loc: tuple = ()) -> tuple[tuple, int, int] | None:
+    """(path, line, first line) of a key given twice in one mapping: YAML loaders keep the
+    last silently, so ``swap:`` written twice would drop the first without a word."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                line = key.start_mark.line + 1
+                if key.value in seen:
+                    return loc + (key.value,), line, seen[key.value]
+                seen[key.value] = line
+            found = duplicate_key(value, loc + (getattr(key, "value", "?"),))
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            found = duplicate_key(item, loc + (i,))
+            if found:
+                return found
+    return None
+
+
 def problems(exc: ValidationError, root: yaml.Node | None) -> list[tuple[str, str, int | None]]:
     """(field path, reason, line) per error, in file order."""
     out = [(dotted(e["loc"]), explain(e, ExperimentFile), line_of(root, e["loc"]))

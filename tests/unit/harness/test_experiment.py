@@ -183,3 +183,15 @@ def test_allow_ram_backed_swap_is_a_field(tmp_path):
     with pytest.raises(ExperimentConfigError) as info:
         experiment.load(write(tmp_path, text.replace("true", "yes please")))
     assert info.value.field == "swap.allow_ram_backed"
+
+
+def test_a_key_given_twice_is_a_mistake(tmp_path):
+    """YAML loaders keep the last of two equal keys without a word."""
+    text = f"swap: {{size_mib: 1}}\n{K}\nworkloads: [{{name: pressure, params: {{passes: 1, passes: 2}}}}]\n"
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(write(tmp_path, text))
+    assert (info.value.field, info.value.line) == ("workloads[0].params.passes", 3)
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(write(tmp_path, f"swap: {{}}\n{K}\nswap: {{}}\n"))
+    assert (info.value.field, info.value.line, info.value.reason) == \
+        ("swap", 3, "given twice (first on line 1)")

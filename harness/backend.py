@@ -54,7 +54,8 @@ def flatten(guest: dict) -> dict[str, float]:
 
 class HostBackend:
     def __init__(self, options: dict, workdir: Path):
-        self.options = dict(options)
+        # Through the one BackendOptions model: sizes in bytes, a bad value refused here.
+        self.options = backend_options.check(options).model_dump(exclude_unset=True)
         self.workdir = workdir
         self.control_path = workdir / "control.sock"
         self.log = workdir / "backend.log"

@@ -23,6 +23,7 @@ COMPRESSIONS = backend_options.COMPRESSIONS
 COUNTERS = ("puts", "good_puts", "gets", "found_gets", "flushes", "found_flushes",
             "flush_objects", "evictions", "same_filled", "dedup_hits", "compress_poor")
 GAUGES = ("stored_pages", "stored_bytes", "compression_ratio")
+START_TIMEOUT_S = 20
 
 
 class BackendFailure(TmemlabError):
@@ -37,6 +38,14 @@ def validate(options: dict) -> str | None:
     except backend_options.OptionsError as err:
         return f"{err.field}: {err.reason}"
     return None
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return lines[-1] if lines else "(empty log)"
 
 
 def flatten(guest: dict) -> dict[str, float]:
@@ -82,13 +91,28 @@ class HostBackend:
             self._proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
                                           start_new_session=True)
         try:
-            self._control = ControlClient(str(self.control_path)).connect(wait=20)
+            self._control = self._connect(START_TIMEOUT_S)
         except ControlError as err:
             self.stop()
             raise BackendFailure(f"tmem backend did not start: {err}; log: {self.log}") \
                 from err
         for name, path in self._guests.items():  # after a restart: same guests, same paths
             self._add(name, path)
+
+    def _connect(self, timeout: float) -> ControlClient:
+        """The control socket, retried while the backend starts; a backend that exits
+        fails at once with its own last words, not after the whole timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return ControlClient(str(self.control_path)).connect(wait=0.2)
+            except ControlError:
+                status = self._proc.poll()
+                if status is not None:
+                    raise ControlError(f"backend exited with status {status}: "
+                                       f"{_last_line(self.log)}") from None
+                if time.monotonic() >= deadline:
+                    raise
 
     def _add(self, name: str, path: Path) -> None:
         self._control.add_guest(name, str(path), max_pages=self.options.get("max_pages"),

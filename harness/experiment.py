@@ -130,9 +130,6 @@ def _workloads(c: _Checker, entries: list[schema.WorkloadEntry]) -> list[Workloa
     for i, item in enumerate(entries):
         where = ("workloads", i)
         workload = WORKLOADS[item.name]
-        for key, values in item.matrix.items():
-            if not isinstance(values, list) or not values:
-                c.fail(where + ("matrix", key), "expected a non-empty list of values")
         keys = list(item.matrix)
         for combo in itertools.product(*(item.matrix[k] for k in keys)):
             merged = {**item.params, **dict(zip(keys, combo))}

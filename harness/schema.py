@@ -100,6 +100,12 @@ def _non_empty_list(value: Any) -> list:
     return value
 
 
+def _values(value: Any) -> list:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of values")
+    return value
+
+
 def _mapping(value: Any) -> dict:
     if value is None:
         return {}
@@ -173,7 +179,8 @@ class WorkloadEntry(Strict):
     name: one_of(tuple(WORKLOADS))
     label: Label | None = None
     params: Mapping = {}
-    matrix: Mapping = {}
+    matrix: Annotated[dict[str, Annotated[list, BeforeValidator(_values)]],
+                      BeforeValidator(_mapping)] = {}
     timeout_s: int_in(1, 86400) = 600
 
 

@@ -195,3 +195,11 @@ def test_a_key_given_twice_is_a_mistake(tmp_path):
         experiment.load(write(tmp_path, f"swap: {{}}\n{K}\nswap: {{}}\n"))
     assert (info.value.field, info.value.line, info.value.reason) == \
         ("swap", 3, "given twice (first on line 1)")
+
+
+def test_matrix_values_must_be_a_non_empty_list(tmp_path):
+    text = f"{K}\nworkloads:\n  - name: pressure\n    matrix:\n      pattern: seq\n"
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(write(tmp_path, text))
+    assert (info.value.field, info.value.line) == ("workloads[0].matrix.pattern", 5)
+    assert info.value.reason == "expected a non-empty list of values"

@@ -206,7 +206,7 @@ def new_record(ctx: RunContext) -> dict:
         "run_id": run.run_id, "label": run.label, "iteration": run.iteration,
         "status": "failed", "failure": None,
         "kernel": {**kernel.identity(), "cmdline_extra": run.kernel.cmdline,
-                   "label": run.kernel.label},
+                   "label": run.kernel.label, "allow_unused": run.kernel.allow_unused},
         "workload": {"name": run.workload.name, "label": run.workload.label,
                      "params": run.workload.params,
                      "command": workload.command(run.workload.params),

@@ -54,3 +54,11 @@ def test_oom_kills_fail(kills, ok):
     assert result["no_oom_kills"]["ok"] is ok
     if not ok:
         assert "stress-ng-vm" in result["no_oom_kills"]["detail"]
+
+
+def test_allow_unused_is_an_experiment_field(tmp_path):
+    from harness import experiment
+    path = tmp_path / "e.yaml"
+    path.write_text("kernels: [{kernel: distro:debian-6.1, allow_unused: true}]\n"
+                    "workloads: [{name: pressure}]\n")
+    assert experiment.load(path).kernels[0].allow_unused is True

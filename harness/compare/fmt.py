@@ -61,6 +61,9 @@ def ratio(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+GEOMEAN_TITLE = "geomean ratio (primary, not tested)"
+
+
 def geomean(g: Geomean) -> str:
     """'0.8123 (9 primary)', or '- (why)' when it cannot be computed honestly."""
     if g.reason == "reference":

@@ -77,7 +77,7 @@ def headline_html(table: ComparisonTable, head: Headline) -> str:
     rows.insert(1, f"<tr><td><b>verdict</b></td><td></td>{verdicts}</tr>")
     rows += [_row(table, hr.title, hr.row) for hr in head.rows]
     gm = "".join(f'<td class="num"><b>{e(fmt.geomean(g))}</b></td>' for g in table.geomean)
-    rows.append(f"<tr><td><b>geomean ratio (primary) ↑</b></td><td></td>{gm}</tr>")
+    rows.append(f"<tr><td><b>{e(fmt.GEOMEAN_TITLE)} ↑</b></td><td></td>{gm}</tr>")
     out = ['<table id="headline">' + "\n".join(rows) + "</table>",
            f'<p id="correction">{e(correction_line(table).replace("`", ""))}</p>']
     if head.conditions:

@@ -73,7 +73,7 @@ def headline_markdown(table: ComparisonTable, head: Headline) -> list[str]:
         out.append(f"| {_esc(hr.title)} | {_esc(m.unit)} | {m.direction.arrow} | "
                    + " | ".join(cells) + " |")
     gm = [_esc(fmt.geomean(g)) for g in table.geomean]
-    out.append("| geomean ratio (primary) | | ↑ | " + " | ".join(gm) + " |")
+    out.append(f"| {fmt.GEOMEAN_TITLE} | | ↑ | " + " | ".join(gm) + " |")
     if head.conditions:
         out += ["", "| condition | " + " | ".join(_esc(c.key) for c in table.columns) + " |",
                 "|---|" + "---|" * len(table.columns)]

@@ -62,7 +62,7 @@ def build_headline_table(table: ComparisonTable, head: Headline) -> Table:
     t.add_row("runs", "", *runs_line(table))
     for hr in head.rows:
         _row(t, table, hr.title, hr.row)
-    t.add_row(Text("geomean ratio (primary) ↑", style="bold"), "",
+    t.add_row(Text(f"{fmt.GEOMEAN_TITLE} ↑", style="bold"), "",
               *[Text(fmt.geomean(g), style="bold") for g in table.geomean])
     return t
 

@@ -126,3 +126,12 @@ def test_one_histogram_bucket_is_not_a_finding():
     p50, p99 = t.row("lat_p50_us").cells[1], t.row("lat_p99_us").cells[1]
     assert p50.p_adjusted == 0.0 and not p50.significant
     assert p99.significant and p99.verdict == "worse"
+
+
+def test_phases_plot_only_with_phase_times():
+    from harness.compare.plots import phases_plot
+
+    runs = [_run(lab, i, 14.0 + i, 50.0, 30.0) for lab in ("d", "t") for i in (1, 2)]
+    assert phases_plot(_table(runs, ("d", "t"))).startswith(b"\x89PNG")
+    plain = [make_run(lab, i, 10.0) for lab in ("d", "t") for i in (1, 2)]
+    assert phases_plot(_table(plain, ("d", "t"))) is None

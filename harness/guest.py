@@ -7,6 +7,7 @@ import logging
 import re
 import shlex
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -62,16 +63,38 @@ class Guest:
                 time.sleep(0.5)
         raise GuestBootError(self.name, f"SSH not reachable before the boot timeout ({last})")
 
+    def _session(self, command: str, timeout: float) -> paramiko.Channel:
+        """A channel running ``command``. Opening it waits for the guest's sshd to start a
+        session, which a guest with a locked-up CPU may never do: bounded by ``timeout``
+        (paramiko's own wait for the exec reply has none, so a timer closes the channel)."""
+        assert self.client is not None
+        chan = self.client.get_transport().open_session(timeout=timeout)
+        chan.settimeout(timeout)
+        fired = threading.Event()
+
+        def expire() -> None:
+            fired.set()
+            chan.close()
+
+        timer = threading.Timer(timeout, expire)
+        timer.start()
+        try:
+            chan.exec_command(command)
+        except paramiko.SSHException as exc:
+            if fired.is_set():
+                raise TimeoutError(f"no session in the guest within {timeout:.0f} s") from exc
+            raise
+        finally:
+            timer.cancel()
+        return chan
+
     def run(self, command: str, timeout: float) -> tuple[int, str, str]:
         """(exit status, stdout, stderr); raises TimeoutError when it takes too long.
 
         A command killed by a signal gives ``-signo``, as Python's subprocess does (sshd
         reports the signal in an ``exit-signal`` request that paramiko drops, leaving -1):
         the command runs under a shell trailer that reports ``128 + signo`` on stderr."""
-        assert self.client is not None
-        chan = self.client.get_transport().open_session()
-        chan.settimeout(timeout)
-        chan.exec_command(f"{command}\n{_SIGNAL_TRAILER}")
+        chan = self._session(f"{command}\n{_SIGNAL_TRAILER}", timeout)
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         while True:
@@ -94,12 +117,15 @@ class Guest:
 
     def put(self, data: bytes, path: str, timeout: float = 60) -> None:
         """Write ``data`` to ``path`` in the guest (through ``cat``, no sftp needed)."""
-        assert self.client is not None
-        chan = self.client.get_transport().open_session()
-        chan.settimeout(timeout)
-        chan.exec_command(f"cat > {shlex.quote(path)}")
+        chan = self._session(f"cat > {shlex.quote(path)}", timeout)
+        deadline = time.monotonic() + timeout
         chan.sendall(data)
         chan.shutdown_write()
+        while not chan.exit_status_ready():
+            if time.monotonic() > deadline:
+                chan.close()
+                raise TimeoutError(f"writing {path} in the guest ran past {timeout:.0f} s")
+            time.sleep(0.05)
         status = chan.recv_exit_status()
         chan.close()
         if status != 0:

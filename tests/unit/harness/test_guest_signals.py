@@ -46,3 +46,33 @@ def test_pressure_killed_by_sigkill_names_the_signal():
 def test_pressure_unknown_status_is_still_reported_as_before():
     _result, failure = workloads.WORKLOADS["pressure"].parse(-1, "", "boom")
     assert failure == "pressure printed no JSON result (exit -1): boom"
+
+
+class StuckChannel:
+    """sshd never answers the exec request (its session is queued on a locked-up CPU)."""
+
+    def __init__(self):
+        import threading
+        self.closed = threading.Event()
+
+    def settimeout(self, _t):
+        pass
+
+    def exec_command(self, _command):
+        import paramiko
+        self.closed.wait(10)
+        raise paramiko.SSHException("Channel closed.")
+
+    def close(self):
+        self.closed.set()
+
+
+def test_a_session_the_guest_never_starts_times_out():
+    from types import SimpleNamespace
+    chan = StuckChannel()
+    g = guest.Guest.__new__(guest.Guest)
+    g.client = SimpleNamespace(get_transport=lambda: SimpleNamespace(
+        open_session=lambda timeout: chan))
+    with pytest.raises(TimeoutError, match="no session in the guest within 0 s"):
+        g.run("dmesg", timeout=0.2)
+    assert chan.closed.is_set()

@@ -214,11 +214,13 @@ def _stall_verdicts(stalls: list[Match], accel: str) -> dict[int, str]:
             fatal[m.order] = f"persistent: stuck for {secs} s (>= {PERSISTENT_STUCK_S} s)"
     for key, reports in by_key.items():
         first = reports[0]
-        for later in reports[1:]:
+        for i, later in enumerate(reports[1:], start=1):
             gap = (later.time - first.time) if None not in (later.time, first.time) else None
             if gap is None or gap >= REPEAT_GAP_S:
-                fatal.setdefault(later.order,
-                                 f"persistent: {key} reported {len(reports)} times")
+                # this report and every later one: the stall persisted
+                for m in reports[i:]:
+                    fatal.setdefault(m.order,
+                                     f"persistent: {key} reported {len(reports)} times")
                 break
     return fatal
 

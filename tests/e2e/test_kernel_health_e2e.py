@@ -25,7 +25,7 @@ guest: {{memory_mib: 256, vcpus: 2, accel: auto, boot_timeout_s: 150}}
 swap: {{size_mib: 128}}
 kernels: [{{name: debian, kernel: "distro:debian-6.1", cmdline: "{cmdline}"}}]
 workloads:
-  - {{name: pressure, params: {{size: 32M, duration: 20}}, timeout_s: 60}}
+  - {{name: pressure, params: {{size: 32M, duration: 20}}, timeout_s: 45}}
 faults: [{{at_s: 3, action: lkdtm, type: {type}, module: "{module}"}}]
 """
 

@@ -206,6 +206,13 @@ class StressNg:
             return result, f"stress-ng printed no metrics (exit {status})"
         if fails:
             return result, f"stress-ng reported {fails} verification failures"
+        # The command ends `exit $rc`: a stress-ng killed by a signal shows as 128 + signo
+        # (Guest.run's -signo when the shell itself died); a worker that a signal killed is
+        # reported by stress-ng ("child died: signal 7 'SIGBUS'") and fails it with exit 2.
+        died = re.search(r"child died: signal (\d+)", stdout + stderr)
+        if status < 0 or status > 128 or died:
+            signo = -status if status < 0 else status - 128 if status > 128 else int(died[1])
+            return result, killed_by("stress-ng" if not died else "a stress-ng worker", signo)
         if status != 0:
             return result, f"stress-ng exited {status}"
         if not result.get("bogo_ops"):

@@ -97,3 +97,14 @@ def test_stress_ng_rejects_unknown_methods(method):
 def test_stress_ng_all_methods_is_noted():
     assert "only the first" in STRESS.notes({"duration": 30})[0]
     assert STRESS.notes({"vm_method": "flip"}) == []
+
+
+@pytest.mark.parametrize("status, err, reason", [
+    (135, "", "stress-ng killed by SIGBUS"),
+    (-7, "", "stress-ng killed by SIGBUS"),
+    (2, "stress-ng: info: [9] vm: child died: signal 7 'SIGBUS' (instance 0)",
+     "a stress-ng worker killed by SIGBUS"),
+])
+def test_stress_ng_killed_by_a_signal_says_so(status, err, reason):
+    _res, failure = STRESS.parse(status, STRESS_OUT, err)
+    assert failure.startswith(reason) and "data loss" in failure

@@ -86,8 +86,34 @@ def run_warnings(columns: list) -> list[str]:
     return out
 
 
+def kernel_log_warnings(columns: list) -> list[str]:
+    """Per column, what the guests' kernel logs reported (harness/health.py classes): a
+    passed run may carry kernel warnings or TCG emulation stalls, and a reader of the
+    comparison must see them beside the numbers, not only in the run records."""
+    out = []
+    for col in columns:
+        for cls in ("warning", "stall"):
+            lines: dict[str, int] = {}
+            runs = 0
+            for run in col.runs:
+                found = (run.data.get("kernel_log") or {}).get(cls) or []
+                runs += bool(found)
+                for entry in found:
+                    lines[entry.get("line", "?")] = lines.get(entry.get("line", "?"), 0) + 1
+            if lines:
+                first = next(iter(lines))
+                more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+                kind = "kernel warnings" if cls == "warning" else "kernel stalls (TCG, transient)"
+                out.append(f"{col.key}: {kind} in {runs} of {len(col.runs)} runs: "
+                           f"{first}{more}")
+        notes = dict.fromkeys(n for run in col.runs
+                              for n in (run.data.get("workload") or {}).get("notes") or [])
+        out += [f"{col.key}: {note}" for note in notes]
+    return out
+
+
 def warnings_for(dirs: list[ResultsDir], columns: list) -> tuple[str, ...]:
-    found = folder_warnings(dirs) + run_warnings(columns)
+    found = folder_warnings(dirs) + run_warnings(columns) + kernel_log_warnings(columns)
     return tuple(dict.fromkeys(found))
 
 

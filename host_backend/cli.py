@@ -73,12 +73,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--compression", default="none", choices=options.COMPRESSIONS)
     serve.add_argument("--dedup", action="store_true", help="dedup ephemeral pages")
     serve.add_argument("--cap", type=parse_size, default=None, metavar="SIZE",
-                       help="host memory cap for all stored pages")
-    serve.add_argument("--max-pages", type=int, default=None, help="default guest page quota")
+                       help="host memory cap for all stored pages, beyond it NO_SPACE "
+                            f"(default: {options.DEFAULT_CAP_PERCENT}%% of host RAM, "
+                            "MemTotal or the cgroup's memory.max; 0 refuses every page)")
+    serve.add_argument("--max-pages", type=int, default=None,
+                       help="default guest page quota (default: none, the host cap bounds "
+                            "all guests; the harness gives each guest its swap size)")
     serve.add_argument("--max-bytes", type=parse_size, default=None,
                        help="default guest byte quota")
     serve.add_argument("--weight", type=int, default=100, help="default eviction weight")
-    serve.add_argument("--durable", metavar="DIR", help="keep persistent pages in LMDB here")
+    serve.add_argument("--durable", metavar="DIR",
+                       help="keep persistent pages in LMDB here: an acknowledged page "
+                            "survives kill -9 of this process (written before the reply, "
+                            "no fsync), not a host crash or power loss")
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
 
@@ -117,14 +124,19 @@ def config_from_args(args: argparse.Namespace) -> BackendConfig:
                                 args.max_pages, args.max_bytes, args.weight))
     if not guests and not args.control:
         raise UsageError("nothing to listen on: give --guest, --guests or --control")
-    return BackendConfig(args.compression, args.cap, args.dedup, args.durable, args.control,
+    cap = options.default_cap() if args.cap is None else args.cap
+    return BackendConfig(args.compression, cap, args.dedup, args.durable, args.control,
                          guests)
 
 
-async def _serve(config: BackendConfig) -> None:
+async def _serve(config: BackendConfig, cap_origin: str) -> None:
     backend = Backend(config)
     try:
         await backend.start()
+        # Once up (a refused start stays one line): the bound every guest shares.
+        logging.getLogger("host_backend").info(
+            "host cap %s (%d bytes, %s): beyond it every put gets NO_SPACE",
+            options.human(config.cap_bytes), config.cap_bytes, cap_origin)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, backend.request_stop)
@@ -137,7 +149,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
                             format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        asyncio.run(_serve(config_from_args(args)))
+        config = config_from_args(args)
+        origin = "--cap" if args.cap is not None else (
+            f"default: {options.DEFAULT_CAP_PERCENT}% of host RAM "
+            f"{options.human(options.host_ram_bytes())}; --cap to change")
+        asyncio.run(_serve(config, origin))
         return 0
     with ControlClient(args.control).connect() as ctl:
         if args.command == "stats":

@@ -77,12 +77,84 @@ class Strict(BaseModel):
 class BackendOptions(Strict):
     enabled: Bool | None = None        # None: on when a kernel is tmem-capable
     compression: one_of(COMPRESSIONS) = "none"
-    cap: Size | None = None            # host memory cap for all stored pages, bytes
-    max_pages: Count | None = None     # per-guest page quota
+    cap: Size | None = None            # host memory cap for all stored pages, bytes;
+    #                                    None: default_cap() (a share of host RAM)
+    max_pages: Count | None = None     # per-guest page quota; None: the run's swap size
     max_bytes: Size | None = None      # per-guest byte quota
     weight: Count = 100                # eviction weight
     durable: Bool = False              # keep persistent pages in LMDB
     dedup: Bool = False
+
+
+# --- default bounds: nothing a guest sends can make the backend grow without limit --------
+#
+# Host cap: 20% of host RAM, zswap's own default pool limit (mm/zswap.c max_pool_percent
+# = 20) for the same kind of pool, a share of RAM holding other memory's swapped pages. It
+# counts stored bytes plus the per-page overhead, which tracks the backend's heap within
+# ~10% (store.py); the guests' own RAM (QEMU) is the rest. Host RAM is MemTotal, or the
+# cgroup's memory.max when lower (in a container MemTotal is the whole machine's).
+# Per-guest quota: the run's swap size in pages (the runner passes it when it adds a
+# guest): frontswap has no more slots than that, so a guest that tries to store more is
+# not a frontswap guest.
+
+DEFAULT_CAP_PERCENT = 20
+PAGE_SIZE = 4096
+MEMINFO = "/proc/meminfo"
+CGROUP_MEMORY_MAX = "/sys/fs/cgroup/memory.max"
+
+
+def parse_memtotal(meminfo: str) -> int:
+    """MemTotal in bytes from /proc/meminfo text."""
+    for line in meminfo.splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise ValueError("no MemTotal line in /proc/meminfo")
+
+
+def host_ram_bytes(meminfo: str = MEMINFO, cgroup_max: str = CGROUP_MEMORY_MAX) -> int:
+    """The RAM this host (or container) has: MemTotal, capped by cgroup v2 memory.max."""
+    with open(meminfo) as f:
+        ram = parse_memtotal(f.read())
+    try:
+        with open(cgroup_max) as f:
+            limit = f.read().strip()
+    except OSError:
+        return ram
+    return min(ram, int(limit)) if limit.isdigit() else ram
+
+
+def default_cap(ram_bytes: int | None = None) -> int:
+    """The default host cap: DEFAULT_CAP_PERCENT of host RAM, bytes."""
+    ram = host_ram_bytes() if ram_bytes is None else ram_bytes
+    return ram * DEFAULT_CAP_PERCENT // 100
+
+
+def swap_quota_pages(swap_mib: int | None) -> int | None:
+    """The default page quota of a guest whose swap disk has ``swap_mib`` MiB: one page
+    per swap slot. None without a swap disk (zram-only runs: frontswap's slots are the zram
+    device's, whose size the runner does not know; the host cap still holds)."""
+    return swap_mib * (1 << 20) // PAGE_SIZE if swap_mib else None
+
+
+def with_defaults(data: dict, ram_bytes: int | None = None) -> dict:
+    """The options the user set (validated, sizes in bytes) plus the default host cap where
+    none was given: what the backend is started with and what the run record shows."""
+    out = check(data).model_dump(exclude_unset=True)
+    if out.get("cap") is None:
+        out["cap"] = default_cap(ram_bytes)
+    return out
+
+
+def human(size: int) -> str:
+    """4718592 → '4.5 MiB'."""
+    if size < 1024:
+        return f"{size} B"
+    value, unit = size / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
 
 
 class OptionsError(ValueError):

@@ -24,6 +24,7 @@ from typing import Self
 
 from .connection import GuestConnection
 from .durable import DurableStore
+from .options import human
 from .stats import LatencyHistogram
 from .store import PageStore, StoreError
 
@@ -92,9 +93,10 @@ class Backend:
             _unlink_stale_socket(self.config.control_path)
             self._control = await asyncio.get_running_loop().create_unix_server(
                 lambda: ControlConnection(self), self.config.control_path)
+        cap = self.config.cap_bytes
         log.info("backend up: compression=%s dedup=%s cap=%s durable=%s",
-                 self.config.compression, self.config.dedup, self.config.cap_bytes,
-                 self.config.durable_dir)
+                 self.config.compression, self.config.dedup,
+                 "none" if cap is None else f"{cap} ({human(cap)})", self.config.durable_dir)
 
     async def add_guest(self, spec: GuestSpec) -> None:
         if spec.name in self.listeners:

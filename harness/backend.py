@@ -24,6 +24,9 @@ COUNTERS = ("puts", "good_puts", "gets", "found_gets", "flushes", "found_flushes
             "flush_objects", "evictions", "same_filled", "dedup_hits", "compress_poor")
 GAUGES = ("stored_pages", "stored_bytes", "compression_ratio")
 START_TIMEOUT_S = 20
+# A monitor sample of the backend's stats waits at most this long (its own connection,
+# on the monitor's polling thread): a stalled backend costs backend columns, never rows.
+SAMPLE_TIMEOUT_S = 1.0
 
 
 class BackendFailure(TmemlabError):
@@ -63,8 +66,10 @@ def flatten(guest: dict) -> dict[str, float]:
 
 class HostBackend:
     def __init__(self, options: dict, workdir: Path):
-        # Through the one BackendOptions model: sizes in bytes, a bad value refused here.
-        self.options = backend_options.check(options).model_dump(exclude_unset=True)
+        # Through the one BackendOptions model: sizes in bytes, a bad value refused here;
+        # the default host cap filled in, so the run record shows the bound in effect.
+        self.options = backend_options.with_defaults(options)
+        self._default_cap = options.get("cap") is None
         self.workdir = workdir
         self.control_path = workdir / "control.sock"
         self.log = workdir / "backend.log"
@@ -72,12 +77,13 @@ class HostBackend:
         self._proc: subprocess.Popen | None = None
         self._control: ControlClient | None = None
         self._guests: dict[str, Path] = {}
+        self._quotas: dict[str, int | None] = {}   # per guest: max_pages in effect
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "host_backend", "serve",
                 "--control", str(self.control_path),
                 "--compression", self.options.get("compression", "none")]
-        if self.options.get("cap"):
+        if self.options.get("cap") is not None:  # always, after with_defaults; 0 refuses all
             argv += ["--cap", str(self.options["cap"])]
         if self.options.get("dedup"):
             argv.append("--dedup")
@@ -115,11 +121,27 @@ class HostBackend:
                     raise
 
     def _add(self, name: str, path: Path) -> None:
-        self._control.add_guest(name, str(path), max_pages=self.options.get("max_pages"),
+        self._control.add_guest(name, str(path), max_pages=self._quotas.get(name),
                                 max_bytes=self.options.get("max_bytes"),
                                 weight=self.options.get("weight", 100))
 
-    def add_guest(self, name: str, path: Path) -> None:
+    def bounds(self) -> str:
+        """The limits in effect, in words, for the user (printed when the backend starts)."""
+        cap = self.options["cap"]
+        origin = (f" (default: {backend_options.DEFAULT_CAP_PERCENT}% of host RAM)"
+                  if self._default_cap else "")
+        quota = self.options.get("max_pages")
+        quota_text = "its swap size in pages" if quota is None else f"{quota} pages"
+        return f"host cap {backend_options.human(cap)}{origin}, guest quota: {quota_text}"
+
+    def quota_pages(self, swap_mib: int | None) -> int | None:
+        """A guest's page quota: the experiment's ``max_pages`` when it gives one (0
+        refuses every page), else one page per slot of the guest's swap disk."""
+        explicit = self.options.get("max_pages")
+        return explicit if explicit is not None else backend_options.swap_quota_pages(swap_mib)
+
+    def add_guest(self, name: str, path: Path, swap_mib: int | None = None) -> None:
+        self._quotas[name] = self.quota_pages(swap_mib)
         try:
             self._add(name, path)
         except ControlError as err:
@@ -128,6 +150,7 @@ class HostBackend:
 
     def remove_guest(self, name: str) -> None:
         self._guests.pop(name, None)
+        self._quotas.pop(name, None)
         try:
             self._control.call("remove_guest", name=name, drop=True)
         except (ControlError, AttributeError):
@@ -138,11 +161,16 @@ class HostBackend:
         return self._control.stats().get("guests", {}).get(name, {})
 
     def sample(self, name: str) -> dict[str, float]:
-        """Monitor columns for one guest; empty while the backend is away."""
+        """Monitor columns for one guest; empty while the backend is away or does not
+        answer within SAMPLE_TIMEOUT_S (stopped, stalled). A connection of its own per
+        sample: the monitor's thread never shares a socket with the runner's calls, and
+        a timed-out request leaves nothing half-read behind."""
         try:
-            return flatten(self.guest_stats(name))
+            with ControlClient(str(self.control_path), timeout=SAMPLE_TIMEOUT_S) as ctl:
+                guest = ctl.stats().get("guests", {}).get(name)
         except (ControlError, OSError, ValueError):
             return {}
+        return flatten(guest) if guest is not None else {}
 
     def kill(self) -> None:
         """SIGKILL, as a fault test does: no clean shutdown, sockets left behind."""

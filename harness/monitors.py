@@ -1,6 +1,11 @@
 """1 s samplers: the guest's own counters (via the mlocked tmemlab-sample tool streaming
 over SSH) joined with host-side numbers for the same instant (QEMU CPU/RSS, swap-disk
-block stats, and any extra source such as the tmem backend's stats)."""
+block stats, and any extra source such as the tmem backend's stats).
+
+An extra source is another process that may stall (a SIGSTOPped backend): each is polled
+on its own thread (``Poller``), and a guest row takes its latest result only while it is
+fresh (``EXTRA_MAX_AGE_S``). A row without one has none of that source's columns, and
+the run's summary counts those rows (``<source>_samples_missed``)."""
 
 from __future__ import annotations
 
@@ -30,6 +35,42 @@ def is_gauge(name: str) -> bool:
             or name in ("t", "wall"))
 
 
+EXTRA_INTERVAL_S = 1.0
+EXTRA_MAX_AGE_S = 2.0
+
+
+class Poller(threading.Thread):
+    """Calls ``source`` every ``interval`` seconds on its own thread and keeps the latest
+    result with the time its call started. However long a call blocks, only this thread
+    waits; ``latest`` never blocks."""
+
+    def __init__(self, name: str, source: Callable[[], dict], interval: float):
+        super().__init__(name=f"poll-{name}", daemon=True)
+        self.source, self.interval = source, interval
+        self._latest: tuple[float, dict] | None = None
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            try:
+                value = self.source() or {}
+            except Exception:  # a source hiccup costs its sample, not the run
+                value = {}
+            self._latest = (started, value)  # one tuple: read whole by latest()
+            self._stopping.wait(max(0.0, started + self.interval - time.monotonic()))
+
+    def latest(self, max_age: float) -> dict | None:
+        """The latest non-empty result asked for at most ``max_age`` s ago, else None."""
+        got = self._latest
+        if got is None or not got[1] or time.monotonic() - got[0] > max_age:
+            return None
+        return got[1]
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+
 def host_qemu(pid: int | None) -> dict[str, float]:
     if not pid:
         return {}
@@ -56,15 +97,29 @@ class Monitor(threading.Thread):
     """Reads the sampler stream until stopped; ``rows`` is the joined time series."""
 
     def __init__(self, channel, dom, qemu_pid: int | None,
-                 extra: list[Callable[[], dict]] | None = None):
+                 extra: dict[str, Callable[[], dict]] | None = None,
+                 extra_interval: float = EXTRA_INTERVAL_S,
+                 extra_max_age: float = EXTRA_MAX_AGE_S):
         super().__init__(name="monitor", daemon=True)
         self.channel, self.dom, self.qemu_pid = channel, dom, qemu_pid
-        self.extra = extra or []
+        self.pollers = {name: Poller(name, source, extra_interval)
+                        for name, source in (extra or {}).items()}
+        self.extra_max_age = extra_max_age
+        self.missed = dict.fromkeys(self.pollers, 0)  # rows without that source's columns
         self.rows: list[dict] = []
         self._stopping = threading.Event()
         self._t0: float | None = None
 
     def run(self) -> None:
+        for poller in self.pollers.values():
+            poller.start()
+        try:
+            self._read()
+        finally:
+            for poller in self.pollers.values():
+                poller.stop()
+
+    def _read(self) -> None:
         buf = ""
         while not self._stopping.is_set():
             if self.channel.recv_ready():
@@ -92,11 +147,12 @@ class Monitor(threading.Thread):
         row.update(parsers.parse_guest_record(record["files"]))
         row.update(host_qemu(self.qemu_pid))
         row.update(swap_disk_stats(self.dom))
-        for source in self.extra:
-            try:
-                row.update(source())
-            except Exception:  # a source hiccup costs one sample, not the run
-                pass
+        for name, poller in self.pollers.items():
+            value = poller.latest(self.extra_max_age)
+            if value is None:
+                self.missed[name] += 1
+            else:
+                row.update(value)
         self.rows.append(row)
 
     def stop(self) -> None:
@@ -106,25 +162,35 @@ class Monitor(threading.Thread):
         except Exception:
             pass
         self.join(timeout=5)
+        for poller in self.pollers.values():  # a call in flight ends within its timeout
+            poller.stop()
+            if poller.is_alive():
+                poller.join(timeout=2)
 
 
-def summarize(rows: list[dict]) -> tuple[dict, dict]:
-    """(deltas of counters, {gauge}_max / {gauge}_end) over a run's rows."""
+def summarize(rows: list[dict], missed: dict[str, int] | None = None) -> tuple[dict, dict]:
+    """(deltas of counters, {gauge}_max / {gauge}_end) over a run's rows; ``missed``
+    (Monitor.missed) adds ``<source>_samples_missed``. A backend counter absent from the
+    first row (a missed sample) counts from the first row that has it."""
+    missed_counts = {f"{name}_samples_missed": n for name, n in (missed or {}).items()}
     if not rows:
-        return {}, {}
+        return {}, missed_counts
     first, last = rows[0], rows[-1]
     deltas, summary = {}, {}
-    for name in last:
+    # A backend column may be missing from the last rows too (stalled or killed at the end).
+    backend = [k for r in rows for k in r if k.startswith("backend_") and k not in last]
+    for name in [*last, *dict.fromkeys(backend)]:
         if is_gauge(name):
             if name in ("t", "wall"):
                 continue
             values = [r[name] for r in rows if name in r]
             summary[f"{name}_max"] = max(values)
             summary[f"{name}_end"] = values[-1]
-        elif name in first:
+        elif name in first or name.startswith("backend_"):
             delta = increase([r[name] for r in rows if name in r])
             deltas[name] = round(delta, 6) if isinstance(delta, float) else delta
     summary["samples"] = len(rows)
+    summary.update(missed_counts)
     summary["duration_s"] = last["t"] - first["t"]
     summary.update(derived(deltas))
     return deltas, summary

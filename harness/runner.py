@@ -107,7 +107,8 @@ class RunContext:
         proc.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                   "-b", self.prep.image.root, root])
         if self.prep.backend is not None:
-            self.prep.backend.add_guest(self.name, self.work / "tmem.sock")
+            self.prep.backend.add_guest(self.name, self.work / "tmem.sock",
+                                        swap_mib=self.swap_mib())  # its default quota
         else:
             # The channel's socket must exist for libvirt to accept the domain; a bound,
             # never-listening socket refuses QEMU, which retries each second.
@@ -227,7 +228,7 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     record["boot_seconds"] = round(ctx.boot(), 2)
     verify_settings(ctx, record)
     backend = ctx.prep.backend
-    extra = [lambda: backend.sample(ctx.name)] if backend is not None else []
+    extra = {"backend": lambda: backend.sample(ctx.name)} if backend is not None else {}
     monitor = monitors.Monitor(ctx.guest.stream(monitors.sampler_command()), ctx.dom,
                                ctx.hv.pid(ctx.name), extra)
     monitor.start()
@@ -255,7 +256,7 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     if ctx.stopped():  # the watchdog cut the workload's wait short
         raise RunFailed(ctx.stopped())
     result, failure = workload.parse(status, out, err)
-    record["deltas"], record["summary"] = monitors.summarize(monitor.rows)
+    record["deltas"], record["summary"] = monitors.summarize(monitor.rows, monitor.missed)
     if backend is not None:
         try:
             record["backend"] = {"options": backend.options,
@@ -371,7 +372,7 @@ def start_backend(exp: Experiment, prep: Prepared, scratch: Path) -> None:
     if not needs_backend(exp, prep):
         return
     backend = HostBackend(exp.backend, scratch / "backend")
-    with ui.step(f"start tmem backend ({' '.join(backend.argv()[3:])})"):
+    with ui.step(f"start tmem backend ({' '.join(backend.argv()[3:])}; {backend.bounds()})"):
         backend.start()
     prep.backend = backend
 

@@ -1,0 +1,92 @@
+"""A stalled extra source (the backend's stats) never delays the guest's rows: it is
+polled on its own thread, rows take its latest fresh result or go without its columns,
+and the run summary counts those rows (issue 14)."""
+
+import threading
+import time
+
+from harness import monitors
+
+
+class FakeChannel:
+    """The sampler stream: one record every ``period`` seconds, ``count`` of them."""
+
+    def __init__(self, count: int, period: float):
+        self.count, self.period = count, period
+        self.sent = 0
+        self.next_at = time.monotonic()
+        self.closed = False
+
+    def recv_ready(self) -> bool:
+        return self.sent < self.count and time.monotonic() >= self.next_at
+
+    def recv(self, _n: int) -> bytes:
+        self.sent += 1
+        self.next_at += self.period
+        return (f"=== {100 + self.sent * self.period:.3f}\n--- /proc/vmstat\n"
+                f"pswpout {self.sent}\n=== end\n").encode()
+
+    def exit_status_ready(self) -> bool:
+        return self.sent >= self.count
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def run_monitor(source, count=30, period=0.1, **kw) -> monitors.Monitor:
+    mon = monitors.Monitor(FakeChannel(count, period), None, None, {"backend": source},
+                           extra_interval=0.1, extra_max_age=0.3, **kw)
+    mon.start()
+    mon.join(timeout=30)
+    mon.stop()
+    return mon
+
+
+def test_a_blocked_source_costs_its_columns_not_the_rows():
+    stalled = threading.Event()
+    counter = iter(range(10**6))
+
+    def source():
+        if stalled.is_set():
+            time.sleep(1.0)   # a stopped backend: the call blocks until its timeout
+            return {}
+        return {"backend_good_puts": next(counter)}
+
+    threading.Timer(1.0, stalled.set).start()
+    started = time.monotonic()
+    mon = run_monitor(source, count=30, period=0.1)
+    assert len(mon.rows) == 30
+    assert time.monotonic() - started < 4.5  # 3 s of records, never 1 s per row
+    gaps = [b["wall"] - a["wall"] for a, b in zip(mon.rows, mon.rows[1:])]
+    assert max(gaps) < 0.5
+    with_backend = ["backend_good_puts" in r for r in mon.rows]
+    assert with_backend[2] and not any(with_backend[16:])
+    assert mon.missed["backend"] == with_backend.count(False) >= 14
+    deltas, summary = monitors.summarize(mon.rows, mon.missed)
+    assert summary["backend_samples_missed"] == mon.missed["backend"]
+    assert summary["samples"] == 30
+    assert "backend_good_puts" in deltas  # absent from the last rows, still counted
+
+
+def test_summarize_counts_backend_counters_missing_from_the_first_and_last_rows():
+    rows = [{"t": 0, "pswpout": 0},
+            {"t": 1, "pswpout": 5, "backend_good_puts": 10, "backend_stored_pages": 10},
+            {"t": 2, "pswpout": 9, "backend_good_puts": 30, "backend_stored_pages": 25},
+            {"t": 3, "pswpout": 12}]
+    deltas, summary = monitors.summarize(rows, {"backend": 2})
+    assert deltas == {"pswpout": 12, "backend_good_puts": 20}
+    assert summary["backend_stored_pages_end"] == 25
+    assert summary["backend_samples_missed"] == 2 and summary["samples"] == 4
+    assert monitors.summarize([], {"backend": 3}) == ({}, {"backend_samples_missed": 3})
+
+
+def test_poller_latest_is_fresh_or_none():
+    poller = monitors.Poller("x", lambda: {"a": 1}, interval=0.05)
+    assert poller.latest(1.0) is None
+    poller.start()
+    time.sleep(0.2)
+    assert poller.latest(1.0) == {"a": 1}
+    poller.stop()
+    poller.join(1)
+    time.sleep(0.15)
+    assert poller.latest(0.1) is None

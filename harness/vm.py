@@ -13,12 +13,11 @@ import logging
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
+from harness import reaper
 from harness.errors import VMError
 from harness.paths import cache_dir
 
@@ -34,7 +33,14 @@ _event_loop_started = False
 # The embedded driver reads <root>/etc/qemu.conf. stdio_handler=file: no virtlogd daemon.
 # QEMU runs as the invoking user: the cache lives under $HOME (0700 for root), which
 # Debian's default libvirt-qemu user could not even traverse.
-EMBED_QEMU_CONF = 'stdio_handler = "file"\nuser = "+{uid}"\ngroup = "+{gid}"\n'
+# remember_owner=0: no trusted.libvirt.security.* XATTRs on our files. With them, two
+# embedded drivers sharing the cache (a second tmemlab uses a private root) find each
+# other's timestamps and warn "Invalid XATTR timestamp"; that warning is logged in the
+# forked child that relabels files inside QEMU's mount namespace, and libvirt's virFork
+# resets a child's logging to stderr, so LIBVIRT_LOG_OUTPUTS cannot keep it out of our
+# output. QEMU runs as our own user, so there is no owner to remember anyway.
+EMBED_QEMU_CONF = ('stdio_handler = "file"\nuser = "+{uid}"\ngroup = "+{gid}"\n'
+                   'remember_owner = 0\n')
 
 
 def default_uri() -> str:
@@ -109,8 +115,6 @@ def _root_in_use(root: Path) -> bool:
 def _reap_private_roots() -> None:
     """Kill QEMUs of private roots whose tmemlab died, then remove those roots. (Only one
     embedded driver may live in a process, so this goes by pid files, not libvirt.)"""
-    from harness.reaper import is_qemu
-
     for root in cache_dir("libvirt.d").iterdir():
         if root.name.isdigit() and _alive(int(root.name)):
             continue
@@ -119,7 +123,7 @@ def _reap_private_roots() -> None:
                 pid = int(pidfile.read_text().strip())
             except (OSError, ValueError):
                 continue
-            if pidfile.name != "driver.pid" and is_qemu(pid):
+            if pidfile.name != "driver.pid" and reaper.is_qemu(pid):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
 
@@ -150,11 +154,9 @@ class Hypervisor:
                 # a process may host only one): use a private root, removed at close or,
                 # if we die, by the next start-up.
                 root = self._private_root = cache_dir("libvirt.d") / str(os.getpid())
+                reaper.watch_dir(root)
             self.uri, self.conn = f"qemu:///embed?root={root}", _open_embed(root)
         self._domains: dict[str, int | None] = {}
-        self._reaper = subprocess.Popen([sys.executable, "-m", "harness.reaper"],
-                                        stdin=subprocess.PIPE, text=True,
-                                        start_new_session=True)
         self.destroy_leftovers()
 
     def versions(self) -> dict:
@@ -185,8 +187,7 @@ class Hypervisor:
         pid = qemu_pid(name)
         self._domains[name] = pid
         if pid:
-            self._reaper.stdin.write(f"+{pid}\n")
-            self._reaper.stdin.flush()
+            reaper.watch(pid)
         return dom
 
     def pid(self, name: str) -> int | None:
@@ -199,9 +200,8 @@ class Hypervisor:
         except libvirt.libvirtError:
             dom = None
         self._destroy_domain(dom, pid)
-        if pid and self._reaper.poll() is None:
-            self._reaper.stdin.write(f"-{pid}\n")
-            self._reaper.stdin.flush()
+        if pid:
+            reaper.unwatch(pid)
 
     @staticmethod
     def _destroy_domain(dom, pid: int | None) -> None:
@@ -227,11 +227,9 @@ class Hypervisor:
             self.conn.close()
         except libvirt.libvirtError:
             pass
-        if self._reaper.poll() is None:
-            self._reaper.stdin.close()
-            self._reaper.wait(timeout=10)
         if self._private_root is not None:
             shutil.rmtree(self._private_root, ignore_errors=True)
+            reaper.unwatch_dir(self._private_root)
 
     def __enter__(self) -> Hypervisor:
         return self

@@ -10,9 +10,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+from harness.leftovers import remove_tree
 
 
 @contextlib.contextmanager
@@ -30,12 +31,14 @@ def ensure_entry(path: Path, build: Callable[[Path], None]) -> tuple[Path, bool]
     with _locked(path):
         if path.is_dir():  # another builder finished while we waited
             return path, False
+        # Named by the builder; a dead builder's is reclaimed once nobody holds the lock
+        # (harness/leftovers.py), its mounts detached first.
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_tree(tmp)
         tmp.mkdir(parents=True)
         try:
             build(tmp)
             os.rename(tmp, path)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_tree(tmp)
     return path, True

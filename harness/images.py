@@ -19,7 +19,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness import cache, proc, ui
+from harness import cache, leftovers, proc, ui
 from harness.errors import CommandError, ImageBuildError
 from harness.kernels import Kernel
 from harness.paths import GUEST_IMAGES, cache_dir, hash_inputs, hash_tree
@@ -111,7 +111,10 @@ def _configure(entry: Path, tree: Path) -> None:
 
 def _build_image(entry: Path) -> None:
     log = entry / "build.log"
-    tree = Path(tempfile.mkdtemp(prefix="tmemlab-rootfs-", dir=entry.parent))
+    # Inside the entry's private build folder: if this builder dies, the folder (with any
+    # bind mounts mmdebstrap left in the tree) is known to be stale (harness/leftovers.py).
+    tree = entry / "rootfs"
+    tree.mkdir()
     try:
         _mmdebstrap(tree, log)
         _build_tools(tree, log)
@@ -122,7 +125,12 @@ def _build_image(entry: Path) -> None:
     except CommandError as err:
         raise ImageBuildError(f"guest image build failed ({err}); log: {log}") from err
     finally:
-        shutil.rmtree(tree, ignore_errors=True)
+        # Never shutil.rmtree here: an interrupted mmdebstrap leaves /proc, /sys, /dev/pts
+        # and /dev/shm bound into the tree, and removing through them empties the host's;
+        # its apt/dpkg children may still run in the tree.
+        leftovers.end_users(tree)
+        if not leftovers.remove_tree(tree):
+            raise ImageBuildError(f"cannot unmount what mmdebstrap mounted under {tree}")
 
 
 def build_image() -> tuple[Image, bool]:

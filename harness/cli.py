@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
 
 from rich.markup import escape
 
-from harness import ui
+from harness import interrupt, ui
 from harness.errors import TmemlabError, UsageError
 from harness.paths import PROJECT_ROOT
 
@@ -43,6 +42,7 @@ def _cmd_run(args) -> int:
                          f"{scratch.needed_bytes >> 20} MiB needed", markup=False,
                          highlight=False)
         return 0
+    _reclaim()  # only now: a mistake above is one line and exit 2, with nothing else
     start = time.monotonic()
     results, records = runner.run_experiment(exp, Path(args.results), args.accel,
                                              args.libvirt_uri)
@@ -69,6 +69,7 @@ def _compare(path: Path) -> None:
 def _cmd_image(args) -> int:
     from harness import images
 
+    _reclaim()
     image, built = images.build_image()
     ui.console.print(f"image {image.hash}: {image.root} ({'built' if built else 'cached'})")
     return 0
@@ -78,6 +79,7 @@ def _cmd_kernel(args) -> int:
     from harness import images, kernels
 
     if args.kernel_cmd in ("fetch", "build"):
+        _reclaim()
         spec = args.spec
         if args.kernel_cmd == "build" and ":" not in spec:
             spec = f"config:{spec}"  # `tmemlab kernel build baseline` or a fragment path
@@ -109,6 +111,7 @@ def _cmd_boot(args) -> int:
     exp = experiment.adhoc(args.kernel, args.cmdline, args.memory, args.swap, backend,
                            args.config)
     command = " ".join(args.command) or "uname -a; cat /proc/swaps"
+    _reclaim()
     status, out, err = runner.boot_and_run(exp, command, args.accel, args.libvirt_uri,
                                            timeout=args.timeout)
     sys.stdout.write(out)
@@ -122,7 +125,20 @@ def _cmd_cleanup(args) -> int:
     with Hypervisor(args.libvirt_uri) as hv:
         gone = hv.destroy_leftovers()
     ui.console.print(f"destroyed {len(gone)} leftover domain(s)")
+    _reclaim(quiet=False)
     return 0
+
+
+def _reclaim(quiet: bool = True) -> None:
+    """What dead tmemlab runs left: backends, scratch folders, half-built image trees.
+    Never what a live one holds (harness/leftovers.py)."""
+    from harness import leftovers
+
+    done = leftovers.reclaim()
+    for line in done:
+        ui.console.print(f"reclaimed: {line}", markup=False, highlight=False)
+    if not quiet and not done:
+        ui.console.print("nothing else left by dead runs")
 
 
 def _forward(module: str, func: str, argv: list[str]) -> int:
@@ -181,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "tmem-capable kernels)")
     boot.set_defaults(func=_cmd_boot)
 
-    cleanup = sub.add_parser("cleanup", help="destroy domains left by a dead run")
+    cleanup = sub.add_parser("cleanup", help="destroy domains, backends, scratch folders and "
+                                             "half-built images left by dead runs")
     cleanup.add_argument("--libvirt-uri")
     cleanup.set_defaults(func=_cmd_cleanup)
     return parser
@@ -195,15 +212,11 @@ FORWARDED = {
 }
 
 
-def _raise_interrupt(_signum, _frame):
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    # SIGTERM/SIGHUP take the same path as Ctrl-C: unwind, destroy every domain.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
-    signal.signal(signal.SIGHUP, _raise_interrupt)
+    # SIGINT/SIGTERM/SIGHUP, whatever was inherited: unwind, destroy every domain, and
+    # exit within interrupt.GRACE_S however far the unwinding gets.
+    interrupt.install()
     try:
         if argv and argv[0] in FORWARDED:
             return _forward(*FORWARDED[argv[0]], argv[1:])

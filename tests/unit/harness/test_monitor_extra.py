@@ -90,3 +90,24 @@ def test_poller_latest_is_fresh_or_none():
     poller.join(1)
     time.sleep(0.15)
     assert poller.latest(0.1) is None
+
+
+def test_the_last_row_gets_a_backend_sample_taken_after_it():
+    calls = []
+
+    def source():
+        calls.append(time.monotonic())
+        return {"backend_good_puts": len(calls)}
+
+    mon = run_monitor(source, count=5, period=0.1)
+    last = mon.rows[-1]
+    assert last["backend_good_puts"] == len(calls)   # the final call's value
+    assert calls[-1] > time.monotonic() - 5 and mon.missed["backend"] <= 1
+
+
+def test_a_final_sample_fills_a_last_row_that_missed_it():
+    mon = monitors.Monitor(FakeChannel(0, 0.1), None, None, {"backend": lambda: {"backend_x": 1}})
+    mon.rows = [{"t": 0, "wall": 0}]
+    mon.missed["backend"] = 1
+    mon._final_sample("backend", mon.pollers["backend"])
+    assert mon.rows[-1]["backend_x"] == 1 and mon.missed["backend"] == 0

@@ -89,6 +89,8 @@ class HostBackend:
             argv.append("--dedup")
         if self.durable_dir is not None:
             argv += ["--durable", str(self.durable_dir)]
+            if self.options.get("durable_sync"):
+                argv.append("--durable-sync")
         return argv
 
     def start(self) -> None:

@@ -253,8 +253,10 @@ def bench_mode(tmp: str, compression: str, args, pages, echo: dict) -> list[dict
     sock, ctl = f"{tmp}/bench-{compression}.sock", f"{tmp}/ctl-{compression}"
     argv = [sys.executable, "-m", "host_backend", "serve", "--guest", f"bench={sock}",
             "--control", ctl, "--compression", compression, "--log-level", "warning"]
-    if args.durable:
+    if args.durable or args.durable_sync:
         argv += ["--durable", f"{tmp}/durable-{compression}"]
+    if args.durable_sync:
+        argv.append("--durable-sync")
     server = _start(argv, ctl)
     rows = []
     try:
@@ -281,7 +283,8 @@ def bench_mode(tmp: str, compression: str, args, pages, echo: dict) -> list[dict
                 rows.append({
                     "mode": op, "batched": batched, "batch": args.batch if batched else 1,
                     "window": window,
-                    "compression": compression, "durable": args.durable,
+                    "compression": compression, "durable": args.durable or args.durable_sync,
+                    "durable_sync": args.durable_sync,
                     "ops_per_s": round(ops_s),
                     "mb_per_s": round(ops_s * PAGE / 1e6, 1),
                     "p50_us": round(p50, 1), "p99_us": round(p99, 1),
@@ -321,6 +324,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compression", default="none,zlib,lz4,zstd")
     parser.add_argument("--durable", action="store_true",
                         help="run the backend with --durable (LMDB) in a temp dir")
+    parser.add_argument("--durable-sync", action="store_true",
+                        help="--durable --durable-sync: fdatasync per commit (the temp "
+                             "dir's disk: set TMPDIR to measure another)")
     parser.add_argument("--cpus", default="0",
                         help="CPUs to pin all processes to (comma list; 'all' for none)")
     parser.add_argument("--out", default="results/bench-backend.json")

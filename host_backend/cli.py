@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="keep persistent pages in LMDB here: an acknowledged page "
                             "survives kill -9 of this process (written before the reply, "
                             "no fsync), not a host crash or power loss")
+    serve.add_argument("--durable-sync", action="store_true",
+                       help="with --durable: fdatasync before each reply, so an "
+                            "acknowledged page also survives a host crash or power loss "
+                            "(costs a disk flush per batch of frames read)")
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
 
@@ -105,10 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_options(args: argparse.Namespace) -> options.BackendOptions:
     """The serve flags through the experiment's own BackendOptions rules."""
+    if args.durable_sync and not args.durable:
+        raise UsageError("--durable-sync needs --durable DIR")
     try:
         return options.check({"compression": args.compression, "cap": args.cap,
                               "max_pages": args.max_pages, "max_bytes": args.max_bytes,
-                              "weight": args.weight, "dedup": args.dedup})
+                              "weight": args.weight, "dedup": args.dedup,
+                              "durable": bool(args.durable),
+                              "durable_sync": args.durable_sync})
     except options.OptionsError as err:
         raise UsageError(f"--{err.field.replace('_', '-')}: {err.reason}") from None
 
@@ -126,7 +134,7 @@ def config_from_args(args: argparse.Namespace) -> BackendConfig:
         raise UsageError("nothing to listen on: give --guest, --guests or --control")
     cap = options.default_cap() if args.cap is None else args.cap
     return BackendConfig(args.compression, cap, args.dedup, args.durable, args.control,
-                         guests)
+                         guests, durable_sync=args.durable_sync)
 
 
 async def _serve(config: BackendConfig, cap_origin: str) -> None:

@@ -2,9 +2,15 @@
 
 The store stages changes as it makes them; the server calls `commit()` once per batch of
 received frames, before it sends the replies: a page is acknowledged only once it is in
-LMDB. Writes go through the OS page cache without fsync (`sync=False`): that survives the
-backend process dying, which is the failure that matters here: a host crash takes the
-guests, and their swap state, down too. Pass `sync=True` for power-loss durability.
+LMDB. What that promises depends on `sync`:
+- `sync=False` (`--durable`): writes go through the OS page cache without fsync. An
+  acknowledged page survives the backend process dying (kill -9, a crash, OOM kill); it
+  does NOT survive a host crash or power loss (the page cache is lost with the host).
+  That is the failure that matters here: a host crash takes the guests, and their swap
+  state, down too.
+- `sync=True` (`--durable-sync`): LMDB fdatasyncs data and meta pages in every commit,
+  before the replies go out: an acknowledged page also survives a host crash or power
+  loss, as far as the disk honours flushes. Cost: host_backend/README.md.
 
 Keys are big-endian so LMDB's byte order groups a guest's pages by pool and object:
   pools: name \\0 pool_id(u32)                      -> flags(u32) page_shift(u32)
@@ -34,6 +40,7 @@ class DurableError(Exception):
 class DurableStore:
     def __init__(self, path: str, map_size: int = 1 << 36, sync: bool = False):
         self.path = path
+        self.sync = sync
         try:
             os.makedirs(path, exist_ok=True)
             self._env = lmdb.open(path, map_size=map_size, max_dbs=4, sync=sync,

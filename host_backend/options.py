@@ -15,7 +15,7 @@ import re
 import typing
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 
 from .codec import CODECS
 
@@ -82,8 +82,15 @@ class BackendOptions(Strict):
     max_pages: Count | None = None     # per-guest page quota; None: the run's swap size
     max_bytes: Size | None = None      # per-guest byte quota
     weight: Count = 100                # eviction weight
-    durable: Bool = False              # keep persistent pages in LMDB
+    durable: Bool = False              # keep persistent pages in LMDB: survives kill -9
+    durable_sync: Bool = False         # and fdatasync before each reply: survives power loss
     dedup: Bool = False
+
+    @model_validator(mode="after")
+    def _sync_needs_durable(self):
+        if self.durable_sync and not self.durable:
+            raise ValueError("durable_sync: needs durable: true")
+        return self
 
 
 # --- default bounds: nothing a guest sends can make the backend grow without limit --------

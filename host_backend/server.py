@@ -52,6 +52,7 @@ class BackendConfig:
     durable_dir: str | None = None
     control_path: str | None = None
     guests: list[GuestSpec] = field(default_factory=list)
+    durable_sync: bool = False   # fdatasync each commit: acknowledged pages survive power loss
 
 
 def _unlink_stale_socket(path: str) -> None:
@@ -68,7 +69,8 @@ def _unlink_stale_socket(path: str) -> None:
 class Backend:
     def __init__(self, config: BackendConfig):
         self.config = config
-        durable = DurableStore(config.durable_dir) if config.durable_dir else None
+        durable = (DurableStore(config.durable_dir, sync=config.durable_sync)
+                   if config.durable_dir else None)
         self.store = PageStore(config.compression, config.cap_bytes, config.dedup, durable)
         self.connections: set[GuestConnection] = set()
         self.listeners: dict[str, tuple[asyncio.AbstractServer, str]] = {}
@@ -94,9 +96,10 @@ class Backend:
             self._control = await asyncio.get_running_loop().create_unix_server(
                 lambda: ControlConnection(self), self.config.control_path)
         cap = self.config.cap_bytes
-        log.info("backend up: compression=%s dedup=%s cap=%s durable=%s",
+        log.info("backend up: compression=%s dedup=%s cap=%s durable=%s%s",
                  self.config.compression, self.config.dedup,
-                 "none" if cap is None else f"{cap} ({human(cap)})", self.config.durable_dir)
+                 "none" if cap is None else f"{cap} ({human(cap)})", self.config.durable_dir,
+                 " (fdatasync per commit)" if self.config.durable_sync else "")
 
     async def add_guest(self, spec: GuestSpec) -> None:
         if spec.name in self.listeners:

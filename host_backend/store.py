@@ -475,5 +475,6 @@ class PageStore:
             "entry_overhead": {"persistent": PERSISTENT_OVERHEAD,
                                "ephemeral": EPHEMERAL_OVERHEAD},
             "durable": self.durable is not None,
+            "durable_sync": self.durable is not None and self.durable.sync,
             "guests": {name: g.as_dict() for name, g in self.guests.items()},
         }

@@ -68,3 +68,15 @@ def test_human_sizes():
     assert options.human(100) == "100 B"
     assert options.human(4718592) == "4.5 MiB"
     assert options.human(5055302041) == "4.7 GiB"
+
+
+def test_durable_sync_needs_durable_everywhere(capsys):
+    assert options.check({"durable": True, "durable_sync": True}).durable_sync
+    with pytest.raises(options.OptionsError) as info:
+        options.check({"durable_sync": True})
+    assert "durable_sync: needs durable: true" in info.value.reason
+    assert cli.main(["serve", "--control", "/tmp/x.ctl", "--durable-sync"]) == 2
+    assert capsys.readouterr().err == "tmemlab backend: --durable-sync needs --durable DIR\n"
+    args = cli.build_parser().parse_args(["serve", "--control", "/tmp/x.ctl", "--durable",
+                                          "/tmp/db", "--durable-sync"])
+    assert cli.config_from_args(args).durable_sync

@@ -26,3 +26,10 @@ def test_guest_quota_is_its_swap_size_unless_the_experiment_gives_one(tmp_path):
     assert backend.quota_pages(0) is None  # no swap disk (zram): the host cap still holds
     assert HostBackend({"max_pages": 5000}, tmp_path).quota_pages(1024) == 5000
     assert HostBackend({"max_pages": 0}, tmp_path).quota_pages(1024) == 0
+
+
+def test_durable_sync_reaches_the_backend_argv(tmp_path):
+    argv = HostBackend({"durable": True, "durable_sync": True}, tmp_path).argv()
+    assert argv[argv.index("--durable") + 1:argv.index("--durable") + 3] == \
+        [str(tmp_path / "durable"), "--durable-sync"]
+    assert "--durable-sync" not in HostBackend({"durable": True}, tmp_path).argv()

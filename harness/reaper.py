@@ -10,6 +10,9 @@ this reaper once, as a child in its own session, and writes lines to its stdin:
                is still TICKS: a reused pid is left alone
   -PID         forget it
   +dir PATH    remove PATH (after the processes are gone);  -dir PATH  forget it
+  +root PATH   an embedded libvirt root the harness holds: any QEMU whose command line
+               names a file under it is the harness's (a domain, or the capabilities
+               probe of a fresh root)
   =exit        the harness exits normally (no need to wait for a QEMU being started)
 
 When stdin reaches EOF — the harness exited, however it exited — every process still
@@ -58,6 +61,7 @@ def _still_ours(pid: int, ticks: str | None) -> bool:
 class Registrations:
     pids: dict[int, str | None] = field(default_factory=dict)  # pid → start ticks or None
     dirs: list[str] = field(default_factory=list)
+    roots: list[str] = field(default_factory=list)
     clean_exit: bool = False
 
 
@@ -70,12 +74,13 @@ def parse(lines) -> Registrations:
             reg.clean_exit = True
             continue
         op, rest = line[:1], line[1:]
-        if rest.startswith("dir "):
-            path = rest[4:]
-            if op == "+" and path not in reg.dirs:
-                reg.dirs.append(path)
-            elif op == "-" and path in reg.dirs:
-                reg.dirs.remove(path)
+        kind, _, path = rest.partition(" ")
+        if kind in ("dir", "root"):
+            paths = reg.dirs if kind == "dir" else reg.roots
+            if op == "+" and path not in paths:
+                paths.append(path)
+            elif op == "-" and path in paths:
+                paths.remove(path)
             continue
         parts = rest.split()
         if not parts or not parts[0].isdigit():
@@ -87,11 +92,13 @@ def parse(lines) -> Registrations:
     return reg
 
 
-def named_qemus(harness_pid: int) -> list[int]:
+def named_qemus(harness_pid: int, roots: list[str] = ()) -> list[int]:
     """QEMU processes of the domains a harness names after its pid (tmemlab-PID-…,
-    tmemlab-kvm-probe-PID): also those it started but had not registered yet."""
-    needles = (f"guest=tmemlab-{harness_pid}-".encode(),
-               f"guest=tmemlab-kvm-probe-{harness_pid},".encode())
+    tmemlab-kvm-probe-PID), or that name a file under one of its libvirt ``roots``:
+    also those libvirt was starting and the harness had not registered yet."""
+    needles = [f"guest=tmemlab-{harness_pid}-".encode(),
+               f"guest=tmemlab-kvm-probe-{harness_pid},".encode()]
+    needles += [f"{root.rstrip('/')}/".encode() for root in roots]
     found = []
     for entry in os.scandir("/proc"):
         if entry.name.isdigit() and is_qemu(int(entry.name)):
@@ -117,10 +124,10 @@ def _kill(victims: list[int]) -> None:
 def reap(reg: Registrations, harness_pid: int | None = None) -> None:
     _kill([pid for pid, ticks in reg.pids.items() if _still_ours(pid, ticks)])
     if harness_pid is not None:
-        _kill(named_qemus(harness_pid))
+        _kill(named_qemus(harness_pid, reg.roots))
         if not reg.clean_exit:
             time.sleep(0.5)  # a QEMU libvirt was forking as the harness died
-            _kill(named_qemus(harness_pid))
+            _kill(named_qemus(harness_pid, reg.roots))
     if reg.dirs:
         from harness.leftovers import remove_tree
         for path in reg.dirs:
@@ -188,6 +195,16 @@ def watch_dir(path: Path) -> None:
 def unwatch_dir(path: Path) -> None:
     if _reaper is not None:
         _send(f"-dir {path}")
+
+
+def watch_root(path: Path) -> None:
+    """QEMUs naming files under this libvirt root die with this process."""
+    _send(f"+root {path}")
+
+
+def unwatch_root(path: Path) -> None:
+    if _reaper is not None:
+        _send(f"-root {path}")
 
 
 if __name__ == "__main__":

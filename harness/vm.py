@@ -144,6 +144,7 @@ class Hypervisor:
         _start_event_loop()
         _silence_libvirt_stderr()
         self._private_root: Path | None = None
+        self._root: Path | None = None
         if uri:
             self.uri, self.conn = uri, _open(uri)
         else:
@@ -155,7 +156,11 @@ class Hypervisor:
                 # if we die, by the next start-up.
                 root = self._private_root = cache_dir("libvirt.d") / str(os.getpid())
                 reaper.watch_dir(root)
+                reaper.watch_root(root)  # ours alone: before any QEMU it may start
             self.uri, self.conn = f"qemu:///embed?root={root}", _open_embed(root)
+            # The shared root only once we hold it: another tmemlab's QEMUs name it too.
+            reaper.watch_root(root)
+            self._root = root
         self._domains: dict[str, int | None] = {}
         self.destroy_leftovers()
 
@@ -227,6 +232,8 @@ class Hypervisor:
             self.conn.close()
         except libvirt.libvirtError:
             pass
+        if self._root is not None:
+            reaper.unwatch_root(self._root)
         if self._private_root is not None:
             shutil.rmtree(self._private_root, ignore_errors=True)
             reaper.unwatch_dir(self._private_root)

@@ -130,8 +130,10 @@ def test_remove_tree_refuses_while_a_mount_stays(monkeypatch, tmp_path):
 
 def test_reaper_registrations():
     reg = reaper.parse(["+10\n", "+11 555\n", "+12\n", "-12\n", "+dir /s/1\n",
-                        "+dir /s/2\n", "-dir /s/1\n", "junk\n"])
+                        "+dir /s/2\n", "-dir /s/1\n", "+root /r/1\n", "+root /r/2\n",
+                        "-root /r/2\n", "junk\n"])
     assert reg.pids == {10: None, 11: "555"} and reg.dirs == ["/s/2"]
+    assert reg.roots == ["/r/1"]
     assert not reg.clean_exit
     assert reaper.parse([reaper.EXIT + "\n"]).clean_exit
 

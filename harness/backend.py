@@ -8,11 +8,14 @@ monitors) must not stall the per-page path, and fault tests kill -9 it and resta
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+from harness import leftovers, reaper
 from harness.errors import TmemlabError
 from host_backend import options as backend_options
 from host_backend.control import ControlClient, ControlError
@@ -24,6 +27,8 @@ COUNTERS = ("puts", "good_puts", "gets", "found_gets", "flushes", "found_flushes
             "flush_objects", "evictions", "same_filled", "dedup_hits", "compress_poor")
 GAUGES = ("stored_pages", "stored_bytes", "compression_ratio")
 START_TIMEOUT_S = 20
+# A clean shutdown that takes longer is cut short: an interrupted harness has 10 s in all.
+STOP_TIMEOUT_S = 3
 # A monitor sample of the backend's stats waits at most this long (its own connection,
 # on the monitor's polling thread): a stalled backend costs backend columns, never rows.
 SAMPLE_TIMEOUT_S = 1.0
@@ -31,6 +36,23 @@ SAMPLE_TIMEOUT_S = 1.0
 
 class BackendFailure(TmemlabError):
     pass
+
+
+# Run by the backend's child before it becomes the backend: PR_SET_PDEATHSIG, so the
+# kernel kills it the moment the harness dies; exit if the harness is already gone.
+_PDEATHSIG = ("import ctypes, os, signal, sys\n"
+              "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)\n"
+              "if os.getppid() != int(sys.argv[1]):\n    sys.exit(1)\n"
+              "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
+def _die_with_parent(argv: list[str]) -> list[str]:
+    """``argv`` behind the PR_SET_PDEATHSIG step. Only from the main thread: the signal
+    fires when the *thread* that forked exits, and a fault injector's thread that
+    restarts the backend ends long before the harness (the reaper covers that case)."""
+    if threading.current_thread() is not threading.main_thread():
+        return argv
+    return [sys.executable, "-c", _PDEATHSIG, str(os.getpid()), *argv]
 
 
 def validate(options: dict) -> str | None:
@@ -73,6 +95,7 @@ class HostBackend:
         self.workdir = workdir
         self.control_path = workdir / "control.sock"
         self.log = workdir / "backend.log"
+        self.pid_file = workdir / f"backend{leftovers.PID_SUFFIX}"
         self.durable_dir = workdir / "durable" if options.get("durable") else None
         self._proc: subprocess.Popen | None = None
         self._control: ControlClient | None = None
@@ -96,8 +119,13 @@ class HostBackend:
     def start(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
-            self._proc = subprocess.Popen(self.argv(), stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(_die_with_parent(self.argv()), stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True)
+        # Dies with the harness, however it dies: the reaper kills it (its own session
+        # would otherwise keep it running under PID 1), and the next tmemlab finds it by
+        # its record if even the reaper was killed.
+        reaper.watch(self._proc.pid, any_process=True)
+        leftovers.record_process(self.pid_file, self._proc.pid, "tmem backend")
         try:
             self._control = self._connect(START_TIMEOUT_S)
         except ControlError as err:
@@ -179,22 +207,33 @@ class HostBackend:
         if self._proc is not None:
             self._proc.kill()
             self._proc.wait()
+            self._forget()
         if self._control is not None:
             self._control.close()
 
     def stop(self) -> None:
+        """Clean shutdown, bounded: a stalled backend is killed after a few seconds."""
         if self._control is not None:
-            try:
-                self._control.call("shutdown")
-            except ControlError:
-                pass
             self._control.close()
-        if self._proc is not None and self._proc.poll() is None:
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
+            if self.alive():
+                try:  # a connection of its own: the short timeout bounds a stalled backend
+                    with ControlClient(str(self.control_path), timeout=STOP_TIMEOUT_S) as ctl:
+                        ctl.call("shutdown")
+                except (ControlError, OSError, ValueError):
+                    pass
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                try:
+                    self._proc.wait(timeout=STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait()
+            self._forget()
+
+    def _forget(self) -> None:
+        """The backend process is gone: drop its reaper registration and record."""
+        reaper.unwatch(self._proc.pid)
+        self.pid_file.unlink(missing_ok=True)
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

@@ -20,6 +20,7 @@ from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment import Experiment, Run
 from harness.faults import FaultInjector
 from harness.guest import Guest, free_port
+from harness.leftovers import release, run_scratch, scratch_folder
 from harness.paths import scratch_root
 from harness.preflight import check as preflight_check
 from harness.results import ResultsDir, host_identity, project_commit
@@ -337,8 +338,7 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
         results = ResultsDir(results_root, exp.name)
         results.write_experiment(exp.resolved())
         results.write_versions({**versions(exp, hv, prep), "scratch": scratch_facts.to_json()})
-        scratch = scratch_root() / str(os.getpid())
-        scratch.mkdir(exist_ok=True)
+        scratch = run_scratch()  # owner recorded: a dead run's is reclaimed
         runs = exp.runs()
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
@@ -363,7 +363,7 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
             if (scratch / "backend" / "backend.log").exists():  # also from a failed start
                 shutil.copyfile(scratch / "backend" / "backend.log",
                                 results.path / "backend.log")
-            shutil.rmtree(scratch, ignore_errors=True)
+            release(scratch)
     return results, records
 
 
@@ -382,11 +382,10 @@ def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
     """Boot the experiment's first run's guest, run ``command``, tear down."""
     run = exp.runs()[0]
     preflight_check(exp, scratch_root())
-    with Hypervisor(libvirt_uri) as hv, \
-            tempfile.TemporaryDirectory(dir=scratch_root()) as scratch:
+    with Hypervisor(libvirt_uri) as hv, scratch_folder() as scratch:
         prep = prepare(exp, hv, accel_override)
-        start_backend(exp, prep, Path(scratch))
-        ctx = RunContext(exp, run, prep, hv, Path(scratch))
+        start_backend(exp, prep, scratch)
+        ctx = RunContext(exp, run, prep, hv, scratch)
         try:
             with ui.step(f"boot {run.kernel.spec}"):
                 ctx.boot()

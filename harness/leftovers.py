@@ -187,11 +187,11 @@ def scratch_owner_alive(folder: Path, now: float | None = None) -> bool:
     name = folder.name.split("-", 1)[0]
     if name.isdigit() and identity(int(name)) is not None:
         # That pid runs; it is the owner only if it started before the folder changed.
-        return _started_at(int(name)) <= mtime
+        return started_at(int(name)) <= mtime
     return bool(_users(folder))
 
 
-def _started_at(pid: int) -> float:
+def started_at(pid: int) -> float:
     """Wall-clock start of ``pid`` (inf if gone): boot time + start ticks."""
     ticks = start_ticks(pid)
     if ticks is None:

@@ -115,9 +115,16 @@ def _root_in_use(root: Path) -> bool:
 def _reap_private_roots() -> None:
     """Kill QEMUs of private roots whose tmemlab died, then remove those roots. (Only one
     embedded driver may live in a process, so this goes by pid files, not libvirt.)"""
+    from harness.leftovers import started_at
+
     for root in cache_dir("libvirt.d").iterdir():
         if root.name.isdigit() and _alive(int(root.name)):
-            continue
+            try:
+                changed = root.stat().st_mtime
+            except OSError:
+                continue
+            if started_at(int(root.name)) <= changed or _root_in_use(root):
+                continue  # its tmemlab runs (a pid reused since would have started later)
         for pidfile in (root / "run" / "qemu").glob("*.pid"):
             try:
                 pid = int(pidfile.read_text().strip())

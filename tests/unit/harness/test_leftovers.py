@@ -68,7 +68,7 @@ def test_old_ownerless_folder_named_after_a_pid_started_later_is_dead(tmp_path):
 def test_ownerless_folder_named_after_a_running_older_pid_is_kept(tmp_path):
     folder = tmp_path / "1"
     folder.mkdir()
-    started = leftovers._started_at(1)
+    started = leftovers.started_at(1)
     changed = (started + time.time()) / 2  # after pid 1 started, before now
     if time.time() - changed < 2 * leftovers.GRACE_S:
         pytest.skip("pid 1 started too recently")

@@ -231,13 +231,25 @@ def main(argv: list[str] | None = None) -> int:
                             format="%(name)s: %(message)s")
         return args.func(args)
     except TmemlabError as err:
+        if interrupt.interrupted():  # e.g. a libvirt call the signal cut short
+            return _interrupted()
         # One line however long, and as written: a path or "[0]" is not rich markup.
         ui.console.print(f"[bold red]tmemlab:[/] {escape(str(err))}", highlight=False,
                          soft_wrap=True)
         return err.exit_code
     except KeyboardInterrupt:
-        ui.console.print("[bold red]tmemlab: interrupted[/]; domains destroyed")
-        return EXIT_INTERRUPTED
+        return _interrupted()
+    except Exception:
+        # A KeyboardInterrupt raised inside a callback from C (libvirt's error handler)
+        # comes back as SystemError: still an interrupt, already unwound.
+        if interrupt.interrupted():
+            return _interrupted()
+        raise
+
+
+def _interrupted() -> int:
+    ui.console.print("[bold red]tmemlab: interrupted[/]; domains destroyed")
+    return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

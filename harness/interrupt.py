@@ -20,7 +20,7 @@ import signal
 import threading
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-GRACE_S = 8.0
+GRACE_S = 6.0
 EXIT_CODE = 130
 
 _first = threading.Event()

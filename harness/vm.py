@@ -19,7 +19,7 @@ from pathlib import Path
 
 from harness import reaper
 from harness.errors import VMError
-from harness.paths import cache_dir
+from harness.paths import cache_dir, cache_root
 
 # libvirt logs warnings (e.g. "tainted: custom-argv", DAC relabel notes) to stderr; keep
 # them in a file. Read once when the library initialises, so set before the import.
@@ -157,14 +157,19 @@ class Hypervisor:
         else:
             _reap_private_roots()
             root = cache_dir("libvirt")
-            if _root_in_use(root):
-                # Another tmemlab holds the shared root (an embedded driver locks it, and
-                # a process may host only one): use a private root, removed at close or,
-                # if we die, by the next start-up.
-                root = self._private_root = cache_dir("libvirt.d") / str(os.getpid())
-                reaper.watch_dir(root)
-                reaper.watch_root(root)  # ours alone: before any QEMU it may start
-            self.uri, self.conn = f"qemu:///embed?root={root}", _open_embed(root)
+            # Look and open under one lock: two tmemlab starting together would both find
+            # the shared root free, and the loser's failed open leaves its process unable
+            # to open any root ("qemu state driver is not active").
+            with open(cache_root() / "libvirt.lock", "w") as choosing:
+                fcntl.flock(choosing, fcntl.LOCK_EX)
+                if _root_in_use(root):
+                    # Another tmemlab holds the shared root (an embedded driver locks it,
+                    # and a process may host only one): use a private root, removed at
+                    # close or, if we die, by the next start-up.
+                    root = self._private_root = cache_dir("libvirt.d") / str(os.getpid())
+                    reaper.watch_dir(root)
+                    reaper.watch_root(root)  # ours alone: before any QEMU it may start
+                self.uri, self.conn = f"qemu:///embed?root={root}", _open_embed(root)
             # The shared root only once we hold it: another tmemlab's QEMUs name it too.
             reaper.watch_root(root)
             self._root = root

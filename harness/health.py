@@ -248,6 +248,29 @@ def assess(logs: dict[str, str], accel: str) -> dict:
     return out
 
 
+# zswap initialises before any module can load, so a modular compressor or zpool asked for
+# on the command line is first refused ("compressor lz4 not available, using default lzo")
+# and then set by the guest rc through sysfs. Once harness/effective.py has read the
+# setting back in effect, that boot-time line is history, not a warning.
+SETTLED_BY_SETTING = {"zswap_setting": re.compile(r"zswap: (compressor|zpool) ")}
+
+
+def settle(kernel_log: dict, settings: dict) -> dict:
+    """``kernel_log`` with warnings that a setting read back in effect answers moved to
+    ``settled`` (each with its ``why``); ``settings`` is the run record's ``settings``."""
+    keep, settled = [], list(kernel_log.get("settled", []))
+    for entry in kernel_log.get(WARNING, []):
+        regex = SETTLED_BY_SETTING.get(entry.get("pattern", ""))
+        match = regex.search(entry.get("line", "")) if regex else None
+        name = f"zswap.{match[1]}" if match else None
+        if name and settings.get(name, {}).get("ok"):
+            effective = settings[name].get("effective")
+            settled.append({**entry, "why": f"{name} read back in effect: {effective}"})
+        else:
+            keep.append(entry)
+    return {**kernel_log, WARNING: keep, "settled": settled}
+
+
 def failure(kernel_log: dict) -> str | None:
     """The run's failure reason from its ``kernel_log``: the first fatal line."""
     if not kernel_log.get(FATAL):

@@ -292,7 +292,8 @@ def judge_kernel_log(ctx: RunContext, record: dict, results: ResultsDir) -> None
             results.save_dmesg(ctx.run.run_id, logs["dmesg"])
         except (TimeoutError, OSError, paramiko.SSHException, EOFError) as exc:
             record["dmesg_error"] = str(exc) or type(exc).__name__
-    record["kernel_log"] = health.assess(logs, ctx.prep.accel)
+    record["kernel_log"] = health.settle(health.assess(logs, ctx.prep.accel),
+                                         record.get("settings", {}))
     reason = health.failure(record["kernel_log"])
     if reason:
         earlier = (record.get("failure") or {}).get("reason")

@@ -165,3 +165,18 @@ def test_lists_are_capped_but_counted():
     kl = health.assess({"dmesg": text}, "tcg")
     assert len(kl["warning"]) == health.MAX_LISTED
     assert kl["counts"]["warn"] == 100 and kl["truncated"] == {"warning": 60}
+
+
+def test_boot_fallback_that_the_rc_corrected_is_settled_not_a_warning():
+    # Seen in the smoke experiment: zswap refuses lz4/z3fold at boot (modules cannot load
+    # yet), the guest rc sets them through sysfs, and the settings read-back proves them.
+    text = ("[    0.95] zswap: compressor lz4 not available, using default lzo\n"
+            "[    0.96] zswap: zpool z3fold not available, using default zbud\n")
+    log = health.assess({"console": text}, "tcg")
+    assert [w["pattern"] for w in log["warning"]] == ["zswap_setting", "zswap_setting"]
+    settings = {"zswap.compressor": {"ok": True, "effective": "lz4"},
+                "zswap.zpool": {"ok": False, "effective": "zbud"}}
+    settled = health.settle(log, settings)
+    assert [w["line"] for w in settled["warning"]] == [
+        "zswap: zpool z3fold not available, using default zbud"]
+    assert settled["settled"][0]["why"] == "zswap.compressor read back in effect: lz4"

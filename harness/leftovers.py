@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness import proc
+from harness import preflight, proc
 from harness.paths import cache_root, scratch_root
 
 log = logging.getLogger("tmemlab.leftovers")
@@ -245,27 +245,9 @@ def _du(path: Path) -> int:
 
 # ---------------------------------------------------------------- mounts and build trees
 
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit():
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> list[str]:
-    """Mount points listed in a /proc/<pid>/mountinfo text."""
-    points = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            points.append(_unescape(fields[4]))
-    return points
+    """Mount points listed in a /proc/<pid>/mountinfo text (preflight's parser)."""
+    return [m.mount_point for m in preflight.parse_mountinfo(text)]
 
 
 def mounts_under(path: Path) -> list[str]:

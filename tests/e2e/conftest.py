@@ -29,11 +29,12 @@ def tmemlab(*args: str, timeout: float = 1500) -> subprocess.CompletedProcess:
     return done
 
 
-def qemu_pids(marker: str) -> list[int]:
-    """PIDs of QEMU processes whose command line contains ``marker``."""
+def live_pids(match) -> list[int]:
+    """PIDs of live (not zombie) processes other than this one whose raw command line
+    (NUL-separated bytes) satisfies ``match``."""
     pids = []
     for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
             try:
                 with open(f"/proc/{entry.name}/cmdline", "rb") as f:
                     cmd = f.read()
@@ -41,10 +42,15 @@ def qemu_pids(marker: str) -> list[int]:
                     zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
             except OSError:
                 continue
-            if cmd.startswith(b"/usr/bin/qemu-system") and marker.encode() in cmd \
-                    and not zombie:
+            if match(cmd) and not zombie:
                 pids.append(int(entry.name))
     return pids
+
+
+def qemu_pids(marker: str) -> list[int]:
+    """PIDs of QEMU processes whose command line contains ``marker``."""
+    return live_pids(lambda cmd: cmd.startswith(b"/usr/bin/qemu-system")
+                     and marker.encode() in cmd)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,7 +21,7 @@ import pytest
 
 from harness.leftovers import mounts_under
 from harness.paths import cache_root, scratch_root
-from tests.e2e.conftest import ROOT, qemu_pids, tmemlab
+from tests.e2e.conftest import ROOT, live_pids, qemu_pids, tmemlab
 
 pytestmark = pytest.mark.e2e
 EXIT_WITHIN_S = 10
@@ -97,19 +97,7 @@ def stable(test, seconds: float):
 
 
 def processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
-                    cmd = f.read()
-                with open(f"/proc/{entry.name}/stat") as f:
-                    zombie = f.read().rsplit(")", 1)[1].split()[0] == "Z"
-            except OSError:
-                continue
-            if text.encode() in cmd and not zombie:
-                found.append(int(entry.name))
-    return found
+    return live_pids(lambda cmd: text.encode() in cmd)
 
 
 def interrupt(proc, sig) -> float:

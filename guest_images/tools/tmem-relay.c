@@ -4,7 +4,8 @@
  *
  *   tmem-relay [--device PATH] [--port PATH | --port-name NAME]
  *              [--sysfs DIR] [--ready-file PATH] [--pid-file PATH]
- *              [--retry-ms MS] [--no-supervise]
+ *              [--retry-ms MS] [--batch N] [--stats-file PATH]
+ *              [--no-supervise]
  *   tmem-relay --find-port [--port-name NAME] [--sysfs DIR]
  *   tmem-relay --parse < stream
  *
@@ -32,6 +33,16 @@
  * is meant to start). So the relay supervises itself: an mlocked parent
  * forks the worker that does the pumping (its pid in --pid-file) and forks
  * a new one, after --retry-ms, whenever it dies.
+ *
+ * Batching (--batch N, default: the kernel's tmem.batch parameter): runs of
+ * consecutive PUT (or GET) frames of one pool that one read() of /dev/tmem
+ * returns are packed into one PUT_BATCH (GET_BATCH) frame of up to N entries,
+ * and the batch reply is split back into one reply frame per request, with
+ * the request's own request_id, before the kernel sees it. The kernel's
+ * matching and every correctness rule are unchanged; only the frames on the
+ * port (and the backend's per-frame work) shrink. Counters (frames each way,
+ * batches, entries, a log2 histogram of batch sizes) go to --stats-file
+ * (default /run/tmem-relay.stats), rewritten at most once a second.
  *
  * --find-port prints the port's device path (status 1 if absent); --parse
  * reads a byte stream and prints one line per frame, "op status length id"
@@ -62,6 +73,22 @@
 #define TMEM_MAGIC		0x4D454D54u
 #define TMEM_HDR_SIZE		56
 #define TMEM_HDR_LENGTH		48	/* offset of the u32 payload length */
+#define TMEM_HDR_ID		8	/* u64 request_id */
+#define TMEM_HDR_POOL		16	/* u32 pool_id */
+#define TMEM_HDR_INDEX		20	/* u32 index (batch ops: entry count) */
+#define TMEM_HDR_OID		24	/* u64 oid[3] */
+#define TMEM_HDR_STATUS		52	/* i32 status */
+#define TMEM_FLAG_REPLY		0x0001
+#define TMEM_OP_PUT		4
+#define TMEM_OP_GET		5
+#define TMEM_OP_PUT_BATCH	9
+#define TMEM_OP_GET_BATCH	10
+#define TMEM_ENTRY_SIZE		32	/* struct tmem_batch_entry */
+#define TMEM_REPLY_ENTRY_SIZE	8	/* struct tmem_batch_reply */
+#define TMEM_BAD_REQUEST	4
+#define TMEM_MAX_BATCH		1024	/* the backend's max_batch */
+/* request_id kinds (top two bits): the kernel uses 0..2, batches are ours. */
+#define RELAY_ID_KIND		(3ULL << 62)
 #define TMEM_IOC_MAGIC		0xB9
 #define TMEM_IOC_PORT_UP	_IO(TMEM_IOC_MAGIC, 1)
 #define TMEM_IOC_PORT_DOWN	_IO(TMEM_IOC_MAGIC, 2)
@@ -70,8 +97,12 @@
 #define PR_SET_IO_FLUSHER	57
 #endif
 
-#define BUF_SIZE	(256 * 1024)	/* each direction */
-#define MAX_FRAME	(64 * 1024)	/* replies: a page or a HELLO reply */
+#define BUF_SIZE	(512 * 1024)	/* each direction */
+#define MAX_FRAME	BUF_SIZE	/* replies: up to a GET_BATCH of pages */
+#define GET_BATCH_MAX	64		/* found pages must fit MAX_FRAME */
+#define PENDING_BATCHES	256		/* batches awaiting their reply */
+#define PENDING_IDS	8192		/* request ids inside them */
+#define HIST_BUCKETS	11		/* batch sizes 1, 2, 4 .. 1024 */
 #define PORT_WRITE_MAX	(32 * 1024)	/* virtio_console caps a write */
 
 static const char *device_path = "/dev/tmem";
@@ -81,11 +112,39 @@ static const char *sysfs_dir = "/sys/class/virtio-ports";
 static const char *ready_file;
 static const char *pid_file;
 static unsigned int retry_ms = 200;
+static unsigned int batch_max;		/* 0: the kernel's tmem.batch */
+static const char *batch_param = "/sys/module/tmem/parameters/batch";
+static const char *stats_file = "/run/tmem-relay.stats";
 
 static unsigned char txbuf[BUF_SIZE];	/* kernel -> port */
 static size_t tx_len, tx_off;
 static unsigned char rxbuf[BUF_SIZE];	/* port -> kernel */
 static size_t rx_len;
+static unsigned char packbuf[BUF_SIZE];	/* txbuf with batches packed */
+/* A GET_BATCH reply splits into frames 48 bytes longer per entry. */
+static unsigned char kbuf[2 * BUF_SIZE];
+
+/* Batches sent, in order (the backend replies in request order). */
+struct pending {
+	uint64_t id;		/* the batch frame's request_id */
+	uint8_t op;		/* PUT or GET: the op of the requests inside */
+	uint32_t n;		/* entries */
+	uint32_t first;		/* their request ids: ids[first .. first+n) */
+};
+static struct pending pending[PENDING_BATCHES];
+static unsigned int pend_head, pend_count;
+static uint64_t ids[PENDING_IDS];
+static unsigned int ids_head, ids_count;
+static uint64_t batch_seq;
+
+/* Counters for --stats-file. */
+static struct {
+	uint64_t frames_in, frames_out, replies_in, replies_out;
+	uint64_t put_batches, get_batches, batched_requests, stale_batch_replies;
+	uint64_t hist[HIST_BUCKETS];
+} st;
+static bool st_dirty;
+static time_t st_written;
 
 /*
  * Logging: one line on stderr per event (the guest's rc points it at the
@@ -166,6 +225,234 @@ static size_t whole_frames(const unsigned char *buf, size_t len, bool *bad)
 	if (n < 0)
 		*bad = true;
 	return pos;
+}
+
+static void put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+	p[2] = v >> 16;
+	p[3] = v >> 24;
+}
+
+static void put_le64(unsigned char *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+/*
+ * Batching (pure but for the pending queue and counters)
+ */
+static void count_batch(unsigned int n)
+{
+	unsigned int b = 0;
+
+	while (b + 1 < HIST_BUCKETS && (1u << b) < n)
+		b++;
+	st.hist[b]++;
+	st_dirty = true;
+}
+
+static bool pending_room(unsigned int n)
+{
+	return pend_count < PENDING_BATCHES && ids_count + n <= PENDING_IDS;
+}
+
+/* Remember a batch sent; its requests' ids are at frames[0..n). */
+static void pending_push(uint64_t id, uint8_t op, const unsigned char **frames,
+			 unsigned int n)
+{
+	struct pending *pb = &pending[(pend_head + pend_count) % PENDING_BATCHES];
+	unsigned int i;
+
+	pb->id = id;
+	pb->op = op;
+	pb->n = n;
+	pb->first = (ids_head + ids_count) % PENDING_IDS;
+	for (i = 0; i < n; i++)
+		ids[(pb->first + i) % PENDING_IDS] = get_le64(frames[i] + TMEM_HDR_ID);
+	ids_count += n;
+	pend_count++;
+}
+
+static void pending_clear(void)
+{
+	pend_head = pend_count = ids_head = ids_count = 0;
+}
+
+/* Can this frame join a batch: a PUT or GET request of the batch's kind? */
+static bool batchable(const unsigned char *f)
+{
+	return f[5] == TMEM_OP_PUT || f[5] == TMEM_OP_GET;
+}
+
+static bool same_batch(const unsigned char *a, const unsigned char *b)
+{
+	return a[5] == b[5] && a[4] == b[4] &&
+	       get_le32(a + TMEM_HDR_POOL) == get_le32(b + TMEM_HDR_POOL);
+}
+
+/* Write the batch frames[0..n) as one PUT_BATCH/GET_BATCH; returns bytes. */
+static size_t emit_batch(unsigned char *out, const unsigned char **frames,
+			 unsigned int n)
+{
+	const unsigned char *f0 = frames[0];
+	uint8_t op = f0[5];
+	size_t pos = TMEM_HDR_SIZE;
+	uint64_t id = RELAY_ID_KIND | (++batch_seq & ~(3ULL << 62));
+	unsigned int i;
+
+	memcpy(out, f0, TMEM_HDR_SIZE);
+	out[5] = op == TMEM_OP_PUT ? TMEM_OP_PUT_BATCH : TMEM_OP_GET_BATCH;
+	put_le64(out + TMEM_HDR_ID, id);
+	put_le32(out + TMEM_HDR_INDEX, n);
+	memset(out + TMEM_HDR_OID, 0, 24);
+	for (i = 0; i < n; i++) {
+		const unsigned char *f = frames[i];
+		uint32_t len = op == TMEM_OP_PUT ? get_le32(f + TMEM_HDR_LENGTH) : 0;
+
+		memcpy(out + pos, f + TMEM_HDR_OID, 24);
+		memcpy(out + pos + 24, f + TMEM_HDR_INDEX, 4);
+		put_le32(out + pos + 28, len);
+		memcpy(out + pos + TMEM_ENTRY_SIZE, f + TMEM_HDR_SIZE, len);
+		pos += TMEM_ENTRY_SIZE + len;
+	}
+	put_le32(out + TMEM_HDR_LENGTH, pos - TMEM_HDR_SIZE);
+	pending_push(id, op, frames, n);
+	if (op == TMEM_OP_PUT)
+		st.put_batches++;
+	else
+		st.get_batches++;
+	st.batched_requests += n;
+	count_batch(n);
+	return pos;
+}
+
+/*
+ * Pack whole request frames in[0..len) into out: runs of up to max PUTs or
+ * GETs of one pool become one batch frame; everything else is copied as is,
+ * in order. A run of one stays a plain frame. Returns the bytes in out
+ * (never more than len: an entry header is smaller than a frame header).
+ */
+static size_t pack_batches(const unsigned char *in, size_t len,
+			   unsigned char *out, unsigned int max)
+{
+	static const unsigned char *run[TMEM_MAX_BATCH];
+	size_t pos = 0, opos = 0;
+	unsigned int n = 0;
+
+	for (;;) {
+		const unsigned char *f = pos < len ? in + pos : NULL;
+		long size = f ? frame_size(f, len - pos) : 0;
+		unsigned int cap = max;
+
+		if (size <= 0)
+			f = NULL;
+		if (n && run[0][5] == TMEM_OP_GET && cap > GET_BATCH_MAX)
+			cap = GET_BATCH_MAX;
+		/* Close the run at a frame that cannot join it, or when full. */
+		if (n && (!f || !batchable(f) || !same_batch(run[0], f) || n == cap ||
+			  !pending_room(n + 1))) {
+			if (n == 1 || !pending_room(n)) {
+				unsigned int i;
+
+				for (i = 0; i < n; i++) {
+					size_t fs = TMEM_HDR_SIZE +
+						get_le32(run[i] + TMEM_HDR_LENGTH);
+
+					memcpy(out + opos, run[i], fs);
+					opos += fs;
+					st.frames_out++;
+				}
+			} else {
+				st.frames_out++;
+				opos += emit_batch(out + opos, run, n);
+			}
+			n = 0;
+		}
+		if (!f)
+			break;
+		st.frames_in++;
+		if (max > 1 && batchable(f)) {
+			run[n++] = f;
+		} else {
+			memcpy(out + opos, f, size);
+			opos += size;
+			st.frames_out++;
+		}
+		pos += size;
+	}
+	return opos;
+}
+
+/*
+ * One reply frame to the kernel: if it answers one of our batches, split it
+ * into one reply per request in the batch, written to out. Returns the
+ * bytes written, 0 to drop the frame (a batch reply matching nothing).
+ */
+static size_t split_reply(const unsigned char *f, size_t size, unsigned char *out)
+{
+	uint64_t id = get_le64(f + TMEM_HDR_ID);
+	int32_t status = (int32_t)get_le32(f + TMEM_HDR_STATUS);
+	const unsigned char *e = f + TMEM_HDR_SIZE, *end = f + size;
+	struct pending *pb;
+	size_t opos = 0;
+	unsigned int i;
+
+	st.replies_in++;
+	if ((id & (3ULL << 62)) != RELAY_ID_KIND || f[5] == 0) {
+		memcpy(out, f, size);
+		st.replies_out++;
+		return size;
+	}
+	/* Replies come in request order: drop batches whose reply never came. */
+	while (pend_count && pending[pend_head].id != id) {
+		ids_head = (ids_head + pending[pend_head].n) % PENDING_IDS;
+		ids_count -= pending[pend_head].n;
+		pend_head = (pend_head + 1) % PENDING_BATCHES;
+		pend_count--;
+	}
+	if (!pend_count) {
+		st.stale_batch_replies++;
+		return 0;
+	}
+	pb = &pending[pend_head];
+	for (i = 0; i < pb->n; i++) {
+		unsigned char *h = out + opos;
+		int32_t es = status;
+		uint32_t len = 0;
+
+		if (status == 0) {
+			if (e + TMEM_REPLY_ENTRY_SIZE > end) {
+				es = TMEM_BAD_REQUEST;
+			} else {
+				es = (int32_t)get_le32(e);
+				len = get_le32(e + 4);
+				e += TMEM_REPLY_ENTRY_SIZE;
+				if (len > (size_t)(end - e)) {
+					es = TMEM_BAD_REQUEST;
+					len = 0;
+					e = end;
+				}
+			}
+		}
+		memcpy(h, f, TMEM_HDR_SIZE);
+		h[5] = pb->op;
+		put_le64(h + TMEM_HDR_ID, ids[(pb->first + i) % PENDING_IDS]);
+		put_le32(h + TMEM_HDR_INDEX, 0);
+		put_le32(h + TMEM_HDR_LENGTH, len);
+		put_le32(h + TMEM_HDR_STATUS, (uint32_t)es);
+		memcpy(h + TMEM_HDR_SIZE, e, len);
+		e += len;
+		opos += TMEM_HDR_SIZE + len;
+		st.replies_out++;
+	}
+	ids_head = (ids_head + pb->n) % PENDING_IDS;
+	ids_count -= pb->n;
+	pend_head = (pend_head + 1) % PENDING_BATCHES;
+	pend_count--;
+	return opos;
 }
 
 /* Offset of the next possible header (the magic) after position 0, or len. */
@@ -278,17 +565,68 @@ static void drain(int port)
 	while (read(port, junk, sizeof(junk)) > 0)
 		;
 	tx_len = tx_off = rx_len = 0;
+	pending_clear();	/* the kernel re-sends or fails what was in flight */
 }
 
-/* Hand whole reply frames to the kernel. Returns false on an unusable fd. */
+/* --stats-file: "name value" lines, replaced whole (write, then rename). */
+static void write_stats(bool force)
+{
+	char text[1024], tmp[512];
+	time_t now = time(NULL);
+	size_t len;
+	unsigned int i;
+	int fd;
+
+	if (!stats_file || !st_dirty || (!force && now == st_written))
+		return;
+	len = snprintf(text, sizeof(text),
+		       "batch_max %u\nframes_in %llu\nframes_out %llu\n"
+		       "replies_in %llu\nreplies_out %llu\nput_batches %llu\n"
+		       "get_batches %llu\nbatched_requests %llu\n"
+		       "stale_batch_replies %llu\n", batch_max,
+		       (unsigned long long)st.frames_in,
+		       (unsigned long long)st.frames_out,
+		       (unsigned long long)st.replies_in,
+		       (unsigned long long)st.replies_out,
+		       (unsigned long long)st.put_batches,
+		       (unsigned long long)st.get_batches,
+		       (unsigned long long)st.batched_requests,
+		       (unsigned long long)st.stale_batch_replies);
+	for (i = 0; i < HIST_BUCKETS && len < sizeof(text); i++)
+		len += snprintf(text + len, sizeof(text) - len, "batch_hist %u %llu\n",
+				1u << i, (unsigned long long)st.hist[i]);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", stats_file);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	if (write(fd, text, len) == (ssize_t)len)
+		rename(tmp, stats_file);
+	close(fd);
+	st_written = now;
+	st_dirty = false;
+}
+
+/*
+ * Hand whole reply frames to the kernel, batch replies split into one per
+ * request. Returns false on an unusable fd.
+ */
 static bool deliver(int tmem)
 {
-	size_t whole;
+	size_t whole, pos = 0, klen = 0, koff = 0;
 	bool bad;
 
 	whole = whole_frames(rxbuf, rx_len, &bad);
-	while (whole) {
-		ssize_t n = write(tmem, rxbuf, whole);
+	while (pos < whole) {
+		long size = frame_size(rxbuf + pos, whole - pos);
+
+		klen += split_reply(rxbuf + pos, size, kbuf + klen);
+		pos += size;
+	}
+	memmove(rxbuf, rxbuf + whole, rx_len - whole);
+	rx_len -= whole;
+	st_dirty = true;
+	while (koff < klen) {
+		ssize_t n = write(tmem, kbuf + koff, klen - koff);
 
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -296,12 +634,10 @@ static bool deliver(int tmem)
 			return false;
 		if (n <= 0) {
 			/* The kernel refused the first frame: skip it. */
-			n = frame_size(rxbuf, whole);
+			n = frame_size(kbuf + koff, klen - koff);
 			say("kernel refused a reply frame (%ld bytes); skipped", (long)n);
 		}
-		memmove(rxbuf, rxbuf + n, rx_len - n);
-		rx_len -= n;
-		whole -= n;
+		koff += n;
 	}
 	if (bad) {
 		size_t skip = resync_offset(rxbuf, rx_len);
@@ -358,7 +694,8 @@ static void pump(int tmem, int port)
 		pfd[0].events = tx_off < tx_len ? 0 : POLLIN;
 		pfd[1].fd = port;
 		pfd[1].events = POLLIN | (tx_off < tx_len ? POLLOUT : 0);
-		if (poll(pfd, 2, -1) < 0) {
+		write_stats(false);
+		if (poll(pfd, 2, st_dirty ? 1000 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			say("poll: %s", strerror(errno));
@@ -394,8 +731,10 @@ static void pump(int tmem, int port)
 			ssize_t n = read(tmem, txbuf, sizeof(txbuf));
 
 			if (n > 0) {
-				tx_len = n;
+				tx_len = pack_batches(txbuf, n, packbuf, batch_max);
+				memcpy(txbuf, packbuf, tx_len);
 				tx_off = 0;
+				st_dirty = true;
 			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
 				say("read %s: %s", device_path, strerror(errno));
 				sleep_ms(retry_ms);
@@ -428,12 +767,37 @@ static void write_file(const char *path, const char *text)
 	close(fd);
 }
 
+/* --batch, else the kernel's tmem.batch, else 1; at most the backend's. */
+static void choose_batch(void)
+{
+	char text[32] = "";
+	ssize_t n;
+	int fd;
+
+	if (!batch_max) {
+		fd = open(batch_param, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			n = read(fd, text, sizeof(text) - 1);
+			close(fd);
+			if (n > 0)
+				text[n] = '\0';
+		}
+		batch_max = (unsigned int)strtoul(text, NULL, 10);
+	}
+	if (batch_max < 1)
+		batch_max = 1;
+	if (batch_max > TMEM_MAX_BATCH)
+		batch_max = TMEM_MAX_BATCH;
+	say("batching up to %u requests per frame", batch_max);
+}
+
 static void __attribute__((noreturn)) worker(void)
 {
 	int tmem;
 
 	harden();
 	tmem = open_retrying("tmem device", locate_device);
+	choose_batch();
 	for (;;) {
 		int port = open_retrying("port", find_port);
 
@@ -502,9 +866,49 @@ static int parse_stdin(void)
 	return 0;
 }
 
+/*
+ * Test hook: --pack [--batch N] reads request frames, then reply frames
+ * (REPLY flag) on stdin; writes the requests packed as the port would get
+ * them, then the replies split as the kernel would get them. Batch ids are
+ * deterministic, so replies a backend gave to an earlier --pack of the same
+ * requests split correctly.
+ */
+static int pack_stdin(void)
+{
+	static unsigned char in[BUF_SIZE];
+	size_t len = 0, whole, pos = 0, req_end, out_len;
+	bool bad;
+	ssize_t n;
+
+	if (!batch_max)
+		batch_max = 1;
+	while ((n = read(0, in + len, sizeof(in) - len)) > 0)
+		len += n;
+	whole = whole_frames(in, len, &bad);
+	/* Requests first (flags 0), then replies (flag REPLY). */
+	while (pos < whole && !(get_le32(in + pos + 4) >> 16 & TMEM_FLAG_REPLY))
+		pos += frame_size(in + pos, whole - pos);
+	req_end = pos;
+	out_len = pack_batches(in, req_end, packbuf, batch_max);
+	if (fwrite(packbuf, 1, out_len, stdout) != out_len)
+		return 1;
+	out_len = 0;
+	while (pos < whole) {
+		long size = frame_size(in + pos, whole - pos);
+
+		out_len += split_reply(in + pos, size, kbuf + out_len);
+		pos += size;
+	}
+	if (fwrite(kbuf, 1, out_len, stdout) != out_len)
+		return 1;
+	return bad ? 1 : 0;
+}
+
 static const char usage[] =
 	"usage: " NAME " [--device PATH] [--port PATH | --port-name NAME] [--sysfs DIR]\n"
-	"                  [--ready-file PATH] [--pid-file PATH] [--retry-ms MS] [--no-supervise]\n"
+	"                  [--ready-file PATH] [--pid-file PATH] [--retry-ms MS] [--batch N]\n"
+	"                  [--stats-file PATH] [--no-supervise]\n"
+	"       " NAME " --pack [--batch N] < requests-then-replies\n"
 	"       " NAME " --find-port [--port-name NAME] [--sysfs DIR]\n"
 	"       " NAME " --parse < stream\n";
 
@@ -519,12 +923,15 @@ int main(int argc, char **argv)
 		{ "pid-file", required_argument, NULL, 'i' },
 		{ "no-supervise", no_argument, NULL, 'S' },
 		{ "retry-ms", required_argument, NULL, 't' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "stats-file", required_argument, NULL, 'x' },
+		{ "pack", no_argument, NULL, 'K' },
 		{ "find-port", no_argument, NULL, 'f' },
 		{ "parse", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool find_only = false, parse_only = false, supervised = true;
+	bool find_only = false, parse_only = false, pack_only = false, supervised = true;
 	char path[512];
 	int opt;
 
@@ -544,6 +951,15 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'b':
+			batch_max = (unsigned int)strtoul(optarg, NULL, 10);
+			if (batch_max < 1 || batch_max > TMEM_MAX_BATCH) {
+				fprintf(stderr, NAME ": --batch: 1..%u\n", TMEM_MAX_BATCH);
+				return 2;
+			}
+			break;
+		case 'x': stats_file = optarg; break;
+		case 'K': pack_only = true; break;
 		case 'f': find_only = true; break;
 		case 'P': parse_only = true; break;
 		case 'h': fputs(usage, stdout); return 0;
@@ -556,6 +972,8 @@ int main(int argc, char **argv)
 	}
 	if (parse_only)
 		return parse_stdin();
+	if (pack_only)
+		return pack_stdin();
 	if (find_only) {
 		if (!find_port(path, sizeof(path)))
 			return 1;

@@ -78,9 +78,10 @@ def flatten(guest: dict) -> dict[str, float]:
     row = {f"backend_{k}": guest.get(k, 0) for k in COUNTERS + GAUGES}
     for reason, count in guest.get("rejects", {}).items():
         row[f"backend_rejects_{reason}"] = count
-    for op in ("put", "get"):
-        lat = guest.get("latency", {}).get(op)
-        if lat:
+    for op, lat in guest.get("latency", {}).items():
+        # Frames of each op the backend served: batching shows as few *_batch frames.
+        row[f"backend_frames_{op}"] = lat["count"]
+        if op in ("put", "get", "put_batch", "get_batch"):
             row[f"backend_{op}_p50_us"] = lat["p50_us"]
             row[f"backend_{op}_p99_us"] = lat["p99_us"]
     return row

@@ -39,12 +39,33 @@ def _backend_restarted(run: dict) -> bool:
     return any(e.get("event") == "backend_kill" for e in run.get("faults", []))
 
 
+def _async(d: dict) -> bool:
+    """tmem.mode=async: a store returns before the host's reply (mm/tmem.c window)."""
+    return d.get("tmem_async_stores", 0) > 0
+
+
 def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
     """Every store the guest counts as done was accepted by the backend; the backend may
-    have accepted a few more whose reply came after the guest's store timeout."""
+    have accepted a few more whose reply came after the guest's store timeout.
+
+    Async mode promises a page before the host answers, so frontswap's succ_stores counts
+    promises: each one is acknowledged (tmem succ_stores), cancelled by an invalidate
+    before its ack (put_cancelled), or still in a window slot at the end (at most
+    tmem.window). The backend accepted every acknowledged PUT, plus cancelled ones that
+    were already on their way."""
     d = run.get("deltas", {})
     if not _tmem_guest(d) or _backend_restarted(run):
         return None
+    if _async(d):
+        promised, acked = d["succ_stores"], d["tmem_succ_stores"]
+        cancelled = d.get("tmem_put_cancelled", 0)
+        window = run.get("summary", {}).get("tmem_inflight_max_max", 0)
+        pending = promised - acked - cancelled
+        extra = d["backend_good_puts"] - acked
+        ok = 0 <= pending <= window and 0 <= extra <= cancelled
+        return ok, (f"frontswap succ_stores={promised} = acked {acked} + cancelled "
+                    f"{cancelled} + in flight {pending} (window high-water {window}); "
+                    f"backend good_puts={d['backend_good_puts']}")
     extra = d["backend_good_puts"] - d["succ_stores"]
     timeouts = d.get("tmem_reject_timeout", 0)
     return 0 <= extra <= timeouts, (f"backend good_puts={d['backend_good_puts']} "
@@ -52,14 +73,17 @@ def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
 
 
 def _loads_match_found_gets(run: dict) -> tuple[bool, str] | None:
-    """Every page the guest loaded was found by the backend; retried loads may add GETs."""
+    """Every page the guest loaded was found by the backend; retried loads may add GETs.
+    Async mode serves loads of pages still in a window slot without asking (slot_hits)."""
     d = run.get("deltas", {})
     if not _tmem_guest(d) or "backend_found_gets" not in d or _backend_restarted(run):
         return None
-    extra = d["backend_found_gets"] - d["loads"]
+    hits = d.get("tmem_slot_hits", 0)
+    extra = d["backend_found_gets"] - (d["loads"] - hits)
     retries = d.get("tmem_load_retries", 0)
     return 0 <= extra <= retries, (f"backend found_gets={d['backend_found_gets']} "
-                                   f"frontswap loads={d['loads']} load retries={retries}")
+                                   f"frontswap loads={d['loads']} slot hits={hits} "
+                                   f"load retries={retries}")
 
 
 def _allowed_unused(run: dict) -> bool:

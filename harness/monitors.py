@@ -18,7 +18,8 @@ from harness import parsers
 
 GUEST_FILES = ("/proc/vmstat", "/proc/meminfo", "/proc/pressure/memory", "/proc/stat",
                "/sys/kernel/debug/zswap", "/sys/kernel/debug/frontswap",
-               "/sys/kernel/debug/tmem", "/sys/block/vdb/stat", "/sys/block/zram0/stat")
+               "/sys/kernel/debug/tmem", "/sys/block/vdb/stat", "/sys/block/zram0/stat",
+               parsers.RELAY_STATS)
 SAMPLER = "/usr/local/bin/tmemlab-sample"
 
 
@@ -236,6 +237,12 @@ def derived(deltas: dict) -> dict[str, float]:
         out["tmem_rtt_avg_us"] = round(deltas["tmem_rtt_total_us"] / deltas["tmem_rtt_count"],
                                        2)
     out.update(hist_percentiles(deltas, "tmem_rtt", "tmem_rtt"))
+    pages = deltas.get("backend_puts", 0) + deltas.get("backend_gets", 0)
+    if pages:
+        # Data frames on the port per page moved: 1.0 unbatched, 1/batch when batched.
+        frames = sum(deltas.get(f"backend_frames_{op}", 0)
+                     for op in ("put", "get", "put_batch", "get_batch"))
+        out["tmem_frames_per_page"] = round(frames / pages, 4)
     return out
 
 

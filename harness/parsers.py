@@ -12,7 +12,10 @@ CPU_FIELDS = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "ste
 
 # Counters that only grow: per-run deltas are end − start. Everything else is a gauge.
 ZSWAP_GAUGES = {"stored_pages", "pool_total_size", "same_filled_pages",
-                "tmem_stored_pages", "tmem_session"}
+                "tmem_stored_pages", "tmem_session",
+                # tmem's async window (mm/tmem.c) and the relay's batch limit
+                "tmem_inflight", "tmem_inflight_max", "tmem_buffer_bytes", "relay_batch_max"}
+RELAY_STATS = "/run/tmem-relay.stats"
 
 
 def parse_keyvalue(text: str) -> dict[str, int]:
@@ -134,6 +137,20 @@ def parse_hist(text: str, prefix: str) -> dict[str, int]:
     return out
 
 
+def parse_relay_stats(text: str) -> dict[str, int]:
+    """tmem-relay's --stats-file ("name value" lines, "batch_hist <size> <count>" for the
+    log2 histogram of batch sizes) → {relay_name: value, relay_batch_le_<size>: count}."""
+    out = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit():
+            out[f"relay_{parts[0]}"] = int(parts[1])
+        elif len(parts) == 3 and parts[0] == "batch_hist" and parts[1].isdigit() \
+                and parts[2].isdigit():
+            out[f"relay_batch_le_{parts[1]}"] = int(parts[2])
+    return out
+
+
 def parse_guest_record(files: dict[str, str]) -> dict[str, float]:
     """One sampler record → a flat {counter: value} row, keys under their kernel names."""
     row: dict[str, float] = {}
@@ -146,6 +163,7 @@ def parse_guest_record(files: dict[str, str]) -> dict[str, float]:
     # tmem's counters share names with frontswap's (succ_stores, loads...): prefix them.
     row.update(debugfs_counters(files, "/sys/kernel/debug/tmem", "tmem_"))
     row.update(parse_hist(files.get("/sys/kernel/debug/tmem/rtt_hist_us", ""), "tmem_rtt"))
+    row.update(parse_relay_stats(files.get(RELAY_STATS, "")))
     for dev in ("vdb", "zram0"):  # the swap disk, and zram's swap writes and reads
         if f"/sys/block/{dev}/stat" in files:
             row.update(parse_block_stat(files[f"/sys/block/{dev}/stat"], f"guest_{dev}"))

@@ -27,6 +27,36 @@ def test_consistent_tmem_counters_pass():
                            "stores_match_backend_good_puts", "loads_match_backend_found_gets"}
 
 
+def async_run(promised, acked, cancelled, good_puts, inflight_max, **more):
+    r = run(succ_stores=promised, tmem_succ_stores=acked, tmem_async_stores=promised,
+            tmem_put_cancelled=cancelled, backend_good_puts=good_puts, **more)
+    r["summary"] = {"tmem_inflight_max_max": inflight_max}
+    return r
+
+
+def test_async_promises_are_acked_cancelled_or_in_flight():
+    # 1000 promised: 950 acked, 30 cancelled (10 of them had reached the host), 20 in flight
+    result = checks.evaluate(async_run(1000, 950, 30, 960, 64, loads=300, tmem_slot_hits=12,
+                                       backend_found_gets=288))
+    assert all(r["ok"] for r in result.values()), result
+
+
+@pytest.mark.parametrize("promised, acked, cancelled, good_puts, inflight_max", [
+    (1000, 900, 0, 900, 64),     # 100 promises unaccounted for, window 64: lost pages
+    (1000, 990, 0, 980, 64),     # the guest counts acks the backend never gave
+    (1000, 990, 5, 1000, 64),    # the backend took more than acks + cancelled PUTs
+])
+def test_async_accounting_that_does_not_add_up_fails(promised, acked, cancelled, good_puts,
+                                                     inflight_max):
+    result = checks.evaluate(async_run(promised, acked, cancelled, good_puts, inflight_max))
+    assert not result["stores_match_backend_good_puts"]["ok"]
+
+
+def test_async_slot_hits_are_loads_the_host_never_saw():
+    r = async_run(10, 10, 0, 10, 8, loads=50, tmem_slot_hits=5, backend_found_gets=50)
+    assert not checks.evaluate(r)["loads_match_backend_found_gets"]["ok"]
+
+
 @pytest.mark.parametrize("deltas, failing", [
     ({"succ_stores": 100, "backend_good_puts": 90}, "stores_match_backend_good_puts"),
     ({"succ_stores": 100, "backend_good_puts": 105}, "stores_match_backend_good_puts"),
@@ -95,10 +125,21 @@ def test_injector_kills_then_restarts_in_order():
 
 def test_flatten_backend_stats():
     row = backend.flatten({"puts": 3, "good_puts": 2, "stored_pages": 2, "rejects":
-                           {"quota_pages": 1}, "latency": {"put": {"p50_us": 10.0,
-                                                                    "p99_us": 20.0}}})
+                           {"quota_pages": 1}, "latency": {
+                               "put": {"count": 1, "p50_us": 10.0, "p99_us": 20.0},
+                               "put_batch": {"count": 2, "p50_us": 40.0, "p99_us": 80.0}}})
     assert row["backend_good_puts"] == 2 and row["backend_rejects_quota_pages"] == 1
     assert row["backend_put_p99_us"] == 20.0 and row["backend_gets"] == 0
+    assert row["backend_frames_put"] == 1 and row["backend_frames_put_batch"] == 2
+    assert row["backend_put_batch_p99_us"] == 80.0
+
+
+def test_frames_per_page_counts_data_frames_on_the_port():
+    from harness.monitors import derived
+    # 64 pages in 2 PUT_BATCH frames + 1 plain GET: 3 frames for 65 pages
+    out = derived({"backend_puts": 64, "backend_gets": 1, "backend_frames_put_batch": 2,
+                   "backend_frames_get": 1, "backend_frames_flush_batch": 7})
+    assert out["tmem_frames_per_page"] == round(3 / 65, 4)
 
 
 def test_exact_counter_checks_skip_runs_with_a_backend_kill():

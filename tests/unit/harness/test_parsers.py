@@ -114,3 +114,14 @@ def test_console_failures(tmp_path):
     assert console.kernel_failure(log).endswith("Unable to mount root fs")
     assert console.tail(log, 1).startswith("[   10.00]")
     assert console.kernel_failure(tmp_path / "absent.log") is None
+
+
+def test_relay_stats_file_becomes_relay_counters_and_a_batch_histogram():
+    text = ("batch_max 32\nframes_in 1000\nframes_out 40\nput_batches 31\n"
+            "batch_hist 1 2\nbatch_hist 32 30\n")
+    row = parsers.parse_guest_record({parsers.RELAY_STATS: text})
+    assert row["relay_frames_in"] == 1000 and row["relay_frames_out"] == 40
+    assert row["relay_batch_le_32"] == 30 and row["relay_batch_le_1"] == 2
+    assert row["relay_batch_max"] == 32
+    from harness.monitors import is_gauge
+    assert is_gauge("relay_batch_max") and not is_gauge("relay_frames_out")

@@ -86,11 +86,43 @@ def _config_name(value: Any) -> str:
     return value
 
 
+# The tmem frontend's module parameters and the values mm/tmem.c accepts (its param_set
+# callbacks, kernel_configs/patches/0002): the kernel would ignore a bad one with a console
+# line and boot with the default, which the settings read-back then catches a boot later.
+TMEM_PARAMS: dict[str, tuple | None] = {
+    "mode": ("sync", "async"), "window": (1, 2048), "batch": (1, 1024), "slots": (1, 256),
+    "store_timeout_ms": (1, 60000), "load_retry_ms": (1, 60000), "put_retry_ms": (1, 60000),
+    "load_timeout_s": (0, 1 << 31), "flush_msgs": (0, 1 << 20), "enabled": None, "name": None,
+}
+
+
+def _tmem_param_problem(token: str) -> str | None:
+    name, sep, value = token.partition("=")
+    param = name.split(".", 1)[1].replace("-", "_")
+    if param not in TMEM_PARAMS:
+        return f"tmem has no parameter {param!r} (has: {', '.join(sorted(TMEM_PARAMS))})"
+    allowed = TMEM_PARAMS[param]
+    if allowed is None:
+        return None
+    if isinstance(allowed[0], str):
+        return None if value in allowed else (
+            f"{name}={value}: expected one of {', '.join(allowed)}")
+    lo, hi = allowed
+    if not sep or not value.isdigit() or not lo <= int(value) <= hi:
+        return f"{name}={value}: expected an integer in {lo}..{hi}"
+    return None
+
+
 def _cmdlines(value: Any) -> list[str]:
     variants = value if isinstance(value, list) else [value]
     for cmdline in variants:
         if not isinstance(cmdline, str):
             raise ValueError(f"expected a string or list of strings, got {cmdline!r}")
+        for token in cmdline.split():
+            if token.startswith("tmem."):
+                problem = _tmem_param_problem(token)
+                if problem:
+                    raise ValueError(problem)
     return variants or [""]
 
 

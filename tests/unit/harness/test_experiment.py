@@ -203,3 +203,25 @@ def test_matrix_values_must_be_a_non_empty_list(tmp_path):
         experiment.load(write(tmp_path, text))
     assert (info.value.field, info.value.line) == ("workloads[0].matrix.pattern", 5)
     assert info.value.reason == "expected a non-empty list of values"
+
+
+@pytest.mark.parametrize("cmdline, reason", [
+    ("tmem.mode=fast", "tmem.mode=fast: expected one of sync, async"),
+    ("tmem.mode=async tmem.window=4096", "tmem.window=4096: expected an integer in 1..2048"),
+    ("tmem.batch=0", "tmem.batch=0: expected an integer in 1..1024"),
+    ("tmem.windw=8", "tmem has no parameter 'windw'"),
+])
+def test_tmem_frontend_parameters_checked_at_load(tmp_path, cmdline, reason):
+    text = BLOCK.format(kernel="config:tmem", cap="1G").replace(
+        "    kernel: config:tmem", f"    kernel: config:tmem\n    cmdline: {cmdline}")
+    path = write(tmp_path, text)
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(path)
+    assert info.value.field == "kernels[1].cmdline" and reason in info.value.reason
+
+
+def test_tmem_frontend_modes_pass(tmp_path):
+    text = BLOCK.format(kernel="config:tmem", cap="1G").replace(
+        "    kernel: config:tmem",
+        "    kernel: config:tmem\n    cmdline: tmem.mode=async tmem.window=256 tmem.batch=32")
+    assert experiment.load(write(tmp_path, text)).kernels

@@ -26,6 +26,8 @@ COMPRESSIONS = backend_options.COMPRESSIONS
 COUNTERS = ("puts", "good_puts", "gets", "found_gets", "flushes", "found_flushes",
             "flush_objects", "evictions", "same_filled", "dedup_hits", "compress_poor")
 GAUGES = ("stored_pages", "stored_bytes", "compression_ratio")
+# Ops whose frames carry pages or flushes (host_backend.protocol.Op names, lower case).
+DATA_OPS = ("put", "get", "flush_page", "put_batch", "get_batch", "flush_batch")
 START_TIMEOUT_S = 20
 # A clean shutdown that takes longer is cut short: an interrupted harness has 10 s in all.
 STOP_TIMEOUT_S = 3
@@ -78,10 +80,13 @@ def flatten(guest: dict) -> dict[str, float]:
     row = {f"backend_{k}": guest.get(k, 0) for k in COUNTERS + GAUGES}
     for reason, count in guest.get("rejects", {}).items():
         row[f"backend_rejects_{reason}"] = count
-    for op, lat in guest.get("latency", {}).items():
-        # Frames of each op the backend served: batching shows as few *_batch frames.
-        row[f"backend_frames_{op}"] = lat["count"]
-        if op in ("put", "get", "put_batch", "get_batch"):
+    latency = guest.get("latency", {})
+    for op in DATA_OPS:
+        # Frames of each op the backend served (0 before the first: a counter from the
+        # start); batching shows as few *_batch frames for many pages.
+        lat = latency.get(op)
+        row[f"backend_frames_{op}"] = lat["count"] if lat else 0
+        if lat and op in ("put", "get", "put_batch", "get_batch"):
             row[f"backend_{op}_p50_us"] = lat["p50_us"]
             row[f"backend_{op}_p99_us"] = lat["p99_us"]
     return row

@@ -237,12 +237,15 @@ def derived(deltas: dict) -> dict[str, float]:
         out["tmem_rtt_avg_us"] = round(deltas["tmem_rtt_total_us"] / deltas["tmem_rtt_count"],
                                        2)
     out.update(hist_percentiles(deltas, "tmem_rtt", "tmem_rtt"))
-    pages = deltas.get("backend_puts", 0) + deltas.get("backend_gets", 0)
-    if pages:
-        # Data frames on the port per page moved: 1.0 unbatched, 1/batch when batched.
-        frames = sum(deltas.get(f"backend_frames_{op}", 0)
-                     for op in ("put", "get", "put_batch", "get_batch"))
-        out["tmem_frames_per_page"] = round(frames / pages, 4)
+    # Data frames on the port per page moved: 1.0 unbatched, 1/batch when fully batched.
+    frames = {op: deltas.get(f"backend_frames_{op}", 0)
+              + deltas.get(f"backend_frames_{op}_batch", 0) for op in ("put", "get")}
+    pages = {"put": deltas.get("backend_puts", 0), "get": deltas.get("backend_gets", 0)}
+    for op in ("put", "get"):
+        if pages[op]:
+            out[f"tmem_frames_per_{op}_page"] = round(frames[op] / pages[op], 4)
+    if pages["put"] + pages["get"]:
+        out["tmem_frames_per_page"] = round(sum(frames.values()) / sum(pages.values()), 4)
     return out
 
 

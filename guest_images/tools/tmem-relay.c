@@ -568,22 +568,26 @@ static void drain(int port)
 	pending_clear();	/* the kernel re-sends or fails what was in flight */
 }
 
-/* --stats-file: "name value" lines, replaced whole (write, then rename). */
+/*
+ * --stats-file: "name value" lines. Samplers keep the file open and pread()
+ * it (tmemlab-sample), so it is rewritten in place, never replaced: every
+ * number has a fixed width, the text a fixed length, one pwrite() at 0.
+ */
 static void write_stats(bool force)
 {
-	char text[1024], tmp[512];
+	static int fd = -1;
+	char text[2048];
 	time_t now = time(NULL);
 	size_t len;
 	unsigned int i;
-	int fd;
 
 	if (!stats_file || !st_dirty || (!force && now == st_written))
 		return;
 	len = snprintf(text, sizeof(text),
-		       "batch_max %u\nframes_in %llu\nframes_out %llu\n"
-		       "replies_in %llu\nreplies_out %llu\nput_batches %llu\n"
-		       "get_batches %llu\nbatched_requests %llu\n"
-		       "stale_batch_replies %llu\n", batch_max,
+		       "batch_max %20u\nframes_in %20llu\nframes_out %20llu\n"
+		       "replies_in %20llu\nreplies_out %20llu\nput_batches %20llu\n"
+		       "get_batches %20llu\nbatched_requests %20llu\n"
+		       "stale_batch_replies %20llu\n", batch_max,
 		       (unsigned long long)st.frames_in,
 		       (unsigned long long)st.frames_out,
 		       (unsigned long long)st.replies_in,
@@ -593,15 +597,13 @@ static void write_stats(bool force)
 		       (unsigned long long)st.batched_requests,
 		       (unsigned long long)st.stale_batch_replies);
 	for (i = 0; i < HIST_BUCKETS && len < sizeof(text); i++)
-		len += snprintf(text + len, sizeof(text) - len, "batch_hist %u %llu\n",
-				1u << i, (unsigned long long)st.hist[i]);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", stats_file);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		len += snprintf(text + len, sizeof(text) - len,
+				"batch_hist %4u %20llu\n", 1u << i,
+				(unsigned long long)st.hist[i]);
 	if (fd < 0)
+		fd = open(stats_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || pwrite(fd, text, len, 0) != (ssize_t)len)
 		return;
-	if (write(fd, text, len) == (ssize_t)len)
-		rename(tmp, stats_file);
-	close(fd);
 	st_written = now;
 	st_dirty = false;
 }

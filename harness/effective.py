@@ -246,8 +246,16 @@ def _config_str(option: Callable[[str], str | None], name: str) -> str | None:
     return value.strip('"') if value else None
 
 
+def _cpus(want: int):
+    def check(facts: dict) -> tuple[str, bool]:
+        cpus = facts.get("cpus")
+        return (str(cpus) if cpus is not None else "unknown"), cpus == want
+    return check
+
+
 def requested(cmdline: str, option: Callable[[str], str | None], swap_mib: int,
-              workload_params: dict | None = None) -> list[Requested]:
+              workload_params: dict | None = None, vcpus: int | None = None
+              ) -> list[Requested]:
     """Every setting the run asks for.
 
     ``cmdline``: the kernel command line the harness boots with; ``option(NAME)``: the
@@ -298,6 +306,8 @@ def requested(cmdline: str, option: Callable[[str], str | None], swap_mib: int,
     thp = given.get("transparent_hugepage")
     if thp:
         out.append(Requested("transparent_hugepage", thp, "cmdline", _thp(thp)))
+    if vcpus is not None:
+        out.append(Requested("vcpus", str(vcpus), "experiment", _cpus(vcpus)))
     if (workload_params or {}).get("thp"):
         out.append(Requested("transparent_hugepage", "not never", "workload thp: true",
                              _thp("not never")))

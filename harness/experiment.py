@@ -28,6 +28,7 @@ class KernelChoice:
     config: str | None = None    # fragment set for tree:/image: kernels
     swap_mib: int | None = None  # overrides swap.size_mib (0: no swap disk, e.g. zram)
     allow_unused: bool = False   # the technique may store nothing (checks.py)
+    vcpus: int | None = None     # overrides guest.vcpus
 
     @property
     def key(self) -> str:
@@ -118,7 +119,7 @@ def _kernels(c: _Checker, entries: list[schema.KernelEntry]) -> list[KernelChoic
         for j, cmdline in enumerate(item.cmdline):
             suffix = f"-{j + 1}" if len(item.cmdline) > 1 else ""
             out.append(KernelChoice(label + suffix, item.kernel, cmdline, item.config,
-                                    item.swap_mib, item.allow_unused))
+                                    item.swap_mib, item.allow_unused, item.vcpus))
     labels = [k.label for k in out]
     for label in labels:
         if labels.count(label) > 1:

@@ -121,7 +121,7 @@ class RunContext:
                 f.truncate(self.swap_mib() << 20)
         return DomainSpec(
             name=self.name, accel=self.prep.accel, memory_mib=self.exp.guest["memory_mib"],
-            vcpus=self.exp.guest["vcpus"], kernel=kernel.vmlinuz,
+            vcpus=self.vcpus(), kernel=kernel.vmlinuz,
             initrd=self.prep.initrds[self.run.kernel.key],
             cmdline=self.domain_cmdline(),
             root_disk=root, swap_disk=swap, console_log=self.console_log,
@@ -135,6 +135,9 @@ class RunContext:
     def swap_mib(self) -> int:
         override = self.run.kernel.swap_mib
         return self.exp.swap["size_mib"] if override is None else override
+
+    def vcpus(self) -> int:
+        return self.run.kernel.vcpus or self.exp.guest["vcpus"]
 
     def boot(self) -> float:
         spec = self.domain_spec()
@@ -191,11 +194,13 @@ def verify_settings(ctx: RunContext, record: dict) -> None:
     facts = effective.parse_readback(out)
     kernel = ctx.prep.kernels[ctx.run.kernel.key]
     wanted = effective.requested(cmdline, kernel.has_option, ctx.swap_mib(),
-                                 ctx.run.workload.params)
+                                 ctx.run.workload.params, vcpus=ctx.vcpus())
     settings = effective.verify(wanted, facts)
     record["guest"].update(facts)
-    record["guest"]["zswap_parameters"] = {k.split(".", 1)[1]: v for k, v in
-                                           facts["params"].items() if k.startswith("zswap.")}
+    for module in ("zswap", "tmem"):   # what the frontends ran with, whether asked or not
+        record["guest"][f"{module}_parameters"] = {
+            k.split(".", 1)[1]: v for k, v in facts["params"].items()
+            if k.startswith(module + ".")}
     record["settings"] = {s.name: s.to_json() for s in settings}
     wrong = effective.mismatches(settings)
     if wrong:
@@ -215,7 +220,7 @@ def new_record(ctx: RunContext) -> dict:
                      "params": run.workload.params,
                      "command": workload.command(run.workload.params),
                      "notes": getattr(workload, "notes", lambda _p: [])(run.workload.params)},
-        "guest": {"memory_mib": exp.guest["memory_mib"], "vcpus": exp.guest["vcpus"],
+        "guest": {"memory_mib": exp.guest["memory_mib"], "vcpus": ctx.vcpus(),
                   "swap_mib": ctx.swap_mib(), "swap_iotune": exp.swap["iotune"],
                   "accel": ctx.prep.accel},
     }

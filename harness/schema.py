@@ -205,6 +205,7 @@ class KernelEntry(Strict):
     cmdline: Annotated[list[str], BeforeValidator(_cmdlines)] = [""]
     config: Annotated[str, BeforeValidator(_config_name)] | None = None
     swap_mib: int_in(0, 1 << 22) | None = None   # 0: no swap disk (zram runs)
+    vcpus: int_in(1, 256) | None = None          # overrides guest.vcpus for this entry
     # The run may pass although its technique (zswap, zram, tmem) stored nothing.
     allow_unused: Bool = False
 

@@ -159,3 +159,23 @@ def test_same_value(requested, effective_value, same):
 def test_dashes_and_underscores_are_one_in_parameter_names():
     assert effective.cmdline_params("zswap.max-pool-percent=30 quiet") == [
         ("zswap.max_pool_percent", "30"), ("quiet", None)]
+
+
+def test_vcpus_the_guest_does_not_see_fail():
+    data = facts("debian-zswap-typo.txt")
+    wanted = effective.requested(BASE, DEBIAN.get, 256, None, vcpus=2)
+    bad = wrong(effective.verify(wanted, data))
+    assert set(bad) == {"vcpus"} and bad["vcpus"].effective == "1"
+    wanted = effective.requested(BASE, DEBIAN.get, 256, None, vcpus=1)
+    assert not wrong(effective.verify(wanted, data))
+
+
+def test_tmem_frontend_mode_not_in_effect_fails():
+    # A kernel without the async patch (or a mode it refused) boots in sync mode.
+    params = {"tmem.mode": "sync", "tmem.window": "256", "tmem.batch": "1"}
+    cmdline = "tmem.mode=async tmem.batch=32"
+    data = facts("debian-zswap-typo.txt", modules=["tmem", "zswap"], params=params,
+                 cmdline=f"{BASE} {cmdline}")
+    bad = wrong(check(cmdline, data, config={}, swap_mib=256))
+    assert set(bad) == {"tmem.mode", "tmem.batch"}
+    assert (bad["tmem.mode"].requested, bad["tmem.mode"].effective) == ("async", "sync")

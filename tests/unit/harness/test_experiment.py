@@ -225,3 +225,10 @@ def test_tmem_frontend_modes_pass(tmp_path):
         "    kernel: config:tmem",
         "    kernel: config:tmem\n    cmdline: tmem.mode=async tmem.window=256 tmem.batch=32")
     assert experiment.load(write(tmp_path, text)).kernels
+
+
+def test_a_kernel_entry_may_run_with_its_own_vcpus(tmp_path):
+    text = BLOCK.format(kernel="config:tmem", cap="1G").replace(
+        "    kernel: config:tmem", "    kernel: config:tmem\n    vcpus: 2")
+    exp = experiment.load(write(tmp_path, text))
+    assert [k.vcpus for k in exp.kernels] == [None, 2]

@@ -74,16 +74,21 @@ def _stores_match_good_puts(run: dict) -> tuple[bool, str] | None:
 
 def _loads_match_found_gets(run: dict) -> tuple[bool, str] | None:
     """Every page the guest loaded was found by the backend; retried loads may add GETs.
-    Async mode serves loads of pages still in a window slot without asking (slot_hits)."""
+    Async mode serves loads of pages still in a window slot without asking (slot_hits);
+    tmem.prefetch sends GETs ahead of loads (prefetch_issued), and a load served by one
+    (prefetch_hits) sends none of its own."""
     d = run.get("deltas", {})
     if not _tmem_guest(d) or "backend_found_gets" not in d or _backend_restarted(run):
         return None
     hits = d.get("tmem_slot_hits", 0)
-    extra = d["backend_found_gets"] - (d["loads"] - hits)
+    pf_hits, pf_sent = d.get("tmem_prefetch_hits", 0), d.get("tmem_prefetch_issued", 0)
+    extra = d["backend_found_gets"] - (d["loads"] - hits - pf_hits)
     retries = d.get("tmem_load_retries", 0)
-    return 0 <= extra <= retries, (f"backend found_gets={d['backend_found_gets']} "
-                                   f"frontswap loads={d['loads']} slot hits={hits} "
-                                   f"load retries={retries}")
+    detail = (f"backend found_gets={d['backend_found_gets']} frontswap loads={d['loads']} "
+              f"slot hits={hits} load retries={retries}")
+    if pf_sent:
+        detail += f" prefetch hits={pf_hits} prefetch GETs={pf_sent}"
+    return 0 <= extra <= retries + pf_sent, detail
 
 
 def _allowed_unused(run: dict) -> bool:

@@ -90,7 +90,8 @@ def _config_name(value: Any) -> str:
 # callbacks, kernel_configs/patches/0002): the kernel would ignore a bad one with a console
 # line and boot with the default, which the settings read-back then catches a boot later.
 TMEM_PARAMS: dict[str, tuple | None] = {
-    "mode": ("sync", "async"), "window": (1, 2048), "batch": (1, 1024), "slots": (1, 256),
+    "mode": ("sync", "async"), "window": (1, 2048), "batch": (1, 1024), "prefetch": (0, 64),
+    "slots": (1, 256),
     "store_timeout_ms": (1, 60000), "load_retry_ms": (1, 60000), "put_retry_ms": (1, 60000),
     "load_timeout_s": (0, 1 << 31), "flush_msgs": (0, 1 << 20), "enabled": None, "name": None,
 }

@@ -57,6 +57,15 @@ def test_async_slot_hits_are_loads_the_host_never_saw():
     assert not checks.evaluate(r)["loads_match_backend_found_gets"]["ok"]
 
 
+def test_prefetch_gets_are_found_gets_no_load_asked_for():
+    # 100 loads: 60 served by prefetched pages, 40 asked for; 80 prefetch GETs sent
+    r = async_run(10, 10, 0, 10, 8, loads=100, tmem_prefetch_hits=60,
+                  tmem_prefetch_issued=80, backend_found_gets=40 + 75)
+    assert checks.evaluate(r)["loads_match_backend_found_gets"]["ok"]
+    r["deltas"]["backend_found_gets"] = 39   # a load the host never answered
+    assert not checks.evaluate(r)["loads_match_backend_found_gets"]["ok"]
+
+
 @pytest.mark.parametrize("deltas, failing", [
     ({"succ_stores": 100, "backend_good_puts": 90}, "stores_match_backend_good_puts"),
     ({"succ_stores": 100, "backend_good_puts": 105}, "stores_match_backend_good_puts"),

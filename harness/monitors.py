@@ -188,6 +188,29 @@ class Monitor(threading.Thread):
             last.update(value)
 
 
+# Guest counters read once more after the run's final backend sample (Monitor.stop): the
+# backend's closing counts were read after the last guest row and before these, so the
+# checks can bracket them (checks.py) instead of assuming nothing happened in between.
+CLOSING_FILES = {"loads": "/sys/kernel/debug/frontswap/loads",
+                 "succ_stores": "/sys/kernel/debug/frontswap/succ_stores"}
+
+
+def closing_script() -> str:
+    return "cat " + " ".join(CLOSING_FILES.values())
+
+
+def parse_closing(text: str, rows: list[dict]) -> dict[str, int]:
+    """``closing_script`` output → {counter: growth since the first row}; {} when the
+    guest has no such counters (no frontswap) or the read failed."""
+    values = text.split()
+    if not rows or len(values) != len(CLOSING_FILES) or not all(v.isdigit() for v in values):
+        return {}
+    first = rows[0]
+    if not all(name in first for name in CLOSING_FILES):
+        return {}
+    return {name: int(v) - int(first[name]) for name, v in zip(CLOSING_FILES, values)}
+
+
 def summarize(rows: list[dict], missed: dict[str, int] | None = None) -> tuple[dict, dict]:
     """(deltas of counters, {gauge}_max / {gauge}_end) over a run's rows; ``missed``
     (Monitor.missed) adds ``<source>_samples_missed``. A backend counter absent from the

@@ -226,6 +226,15 @@ def new_record(ctx: RunContext) -> dict:
     }
 
 
+def closing_counters(ctx: RunContext, rows: list[dict]) -> dict[str, int]:
+    """The guest's frontswap counters once more, after the backend's final sample."""
+    try:
+        status, out, _err = ctx.guest.run(monitors.closing_script(), timeout=30)
+    except Exception:  # a guest that died with the workload: the run fails elsewhere
+        return {}
+    return monitors.parse_closing(out, rows) if status == 0 else {}
+
+
 def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     """Boot, sample, run the workload; fills ``record`` as it goes, raises on failure."""
     run = ctx.run
@@ -259,6 +268,8 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
         time.sleep(1.2)  # one sample after the workload
         monitor.stop()
         record["series_rows"] = monitor.rows
+        if backend is not None:
+            record["closing"] = closing_counters(ctx, monitor.rows)
     if ctx.stopped():  # the watchdog cut the workload's wait short
         raise RunFailed(ctx.stopped())
     result, failure = workload.parse(status, out, err)

@@ -1,7 +1,9 @@
 """The tmem path end to end: a config:tmem guest swapping over virtio-serial into the
-Python host backend, with verification, and the two faults that must never corrupt a
-page: the backend killed mid-run (restarted with --durable) and a backend refusing every
-put (quota 0)."""
+Python host backend, with verification, and the faults that must never corrupt a page:
+the backend killed mid-run (restarted with --durable) and a backend refusing every put
+(quota 0). The same for the write-behind frontend (tmem.mode=async, batched frames), where
+a store has already returned success when the host refuses or loses its PUT, plus a small
+quota (PUTs refused while in flight, accepted later)."""
 
 import json
 
@@ -15,7 +17,7 @@ BASE = """
 name: {name}
 guest: {{memory_mib: 192, accel: auto, boot_timeout_s: 150}}
 swap: {{size_mib: 512, iotune: {{total_bytes_sec: 209715200}}}}
-kernels: [{{name: tmem, kernel: "config:tmem"}}]
+kernels: [{{name: tmem, kernel: "config:tmem", cmdline: "{cmdline}"}}]
 workloads:
   - {{name: pressure, params: {{size_pct_of_ram: 150, passes: {passes}, pattern: seq,
       write_ratio: 0.2}}, timeout_s: 900}}
@@ -30,9 +32,13 @@ def tmem_kernel():
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
-def run_experiment(tmp_path, name, backend="{}", faults="[]", passes=1):
+ASYNC = "tmem.mode=async tmem.window=64 tmem.batch=16"
+
+
+def run_experiment(tmp_path, name, backend="{}", faults="[]", passes=1, cmdline=""):
     path = tmp_path / f"{name}.yaml"
-    path.write_text(BASE.format(name=name, backend=backend, faults=faults, passes=passes))
+    path.write_text(BASE.format(name=name, backend=backend, faults=faults, passes=passes,
+                                cmdline=cmdline))
     proc = tmemlab("run", str(path), "--results", str(tmp_path / "results"))
     (run_file,) = (tmp_path / "results").glob(f"{name}-*/runs/*.json")
     return proc, json.loads(run_file.read_text())
@@ -67,3 +73,58 @@ def test_backend_refusing_every_put_sends_everything_to_disk(tmp_path):
     assert d["succ_stores"] == 0 and d["failed_stores"] > 0
     assert d["pswpout"] > 0 and d["backend_good_puts"] == 0
     assert d["backend_rejects_quota_pages"] > 0
+
+
+def test_async_batched_stores_come_back_intact(tmp_path):
+    proc, run = run_experiment(tmp_path, "tmemasync", backend="{compression: lz4}",
+                               cmdline=ASYNC)
+    assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
+    d, s = run["deltas"], run["summary"]
+    assert run["result"]["corrupted_pages"] == 0
+    assert run["settings"]["tmem.mode"] == {"requested": "async", "effective": "async",
+                                           "source": "cmdline", "ok": True}
+    assert run["guest"]["tmem_parameters"]["batch"] == "16"
+    assert d["tmem_async_stores"] > 0 and d["succ_stores"] == d["tmem_async_stores"]
+    # batched: far fewer PUT frames on the port than pages stored
+    assert d["backend_frames_put_batch"] > 0 and s["tmem_frames_per_put_page"] < 0.5
+    assert 0 < s["tmem_inflight_max_max"] <= 64
+    assert s["tmem_buffer_bytes_max"] == (32 + 64) * 4096   # slots + window
+    assert all(c["ok"] for c in run["checks"].values()), run["checks"]
+
+
+def test_async_backend_killed_mid_run_and_restarted_durable_loses_nothing(tmp_path):
+    proc, run = run_experiment(
+        tmp_path, "tmemasynckill", backend="{durable: true}", passes=2, cmdline=ASYNC,
+        faults="[{at_s: 6, action: backend_kill, restart_after_s: 6}]")
+    assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
+    assert [e["event"] for e in run["faults"]] == ["backend_kill", "backend_restart"]
+    assert run["result"]["corrupted_pages"] == 0
+    assert run["deltas"]["tmem_async_stores"] > 0
+
+
+def test_async_backend_refusing_every_put_keeps_promised_pages(tmp_path):
+    """Quota 0: every PUT is refused after its store returned success. The window slots
+    keep those pages (loads are served from them), refused PUTs are re-sent with backoff,
+    and once refused PUTs hold the window, further stores go straight to disk."""
+    proc, run = run_experiment(tmp_path, "tmemasyncq0", backend="{max_pages: 0}",
+                               cmdline=ASYNC)
+    assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
+    d = run["deltas"]
+    assert run["result"]["corrupted_pages"] == 0
+    assert d["tmem_put_refused"] > 0 and d["tmem_succ_stores"] == 0
+    assert d["backend_good_puts"] == 0 and d["backend_rejects_quota_pages"] > 0
+    assert d["tmem_window_full"] > 0 and d["pswpout"] > 0
+    assert run["checks"]["stores_match_backend_good_puts"]["ok"], run["checks"]
+
+
+def test_async_small_quota_refuses_in_flight_puts_and_loses_nothing(tmp_path):
+    """A quota far below the working set: PUTs are refused while in flight once it is
+    full, kept, and re-sent; the guest's frees make room and some go through later."""
+    proc, run = run_experiment(tmp_path, "tmemasyncq", backend="{max_pages: 3000}",
+                               passes=2, cmdline=ASYNC)
+    assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
+    d = run["deltas"]
+    assert run["result"]["corrupted_pages"] == 0
+    assert d["tmem_put_refused"] > 0 and d["tmem_succ_stores"] > 0
+    assert d["backend_rejects_quota_pages"] > 0
+    assert all(c["ok"] for c in run["checks"].values()), run["checks"]

@@ -75,9 +75,9 @@ def test_backend_refusing_every_put_sends_everything_to_disk(tmp_path):
     assert d["backend_rejects_quota_pages"] > 0
 
 
-def test_async_batched_stores_come_back_intact(tmp_path):
+def test_async_batched_prefetched_pages_come_back_intact(tmp_path):
     proc, run = run_experiment(tmp_path, "tmemasync", backend="{compression: lz4}",
-                               cmdline=ASYNC)
+                               cmdline=ASYNC + " tmem.prefetch=8")
     assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
     d, s = run["deltas"], run["summary"]
     assert run["result"]["corrupted_pages"] == 0
@@ -88,7 +88,9 @@ def test_async_batched_stores_come_back_intact(tmp_path):
     # batched: far fewer PUT frames on the port than pages stored
     assert d["backend_frames_put_batch"] > 0 and s["tmem_frames_per_put_page"] < 0.5
     assert 0 < s["tmem_inflight_max_max"] <= 64
-    assert s["tmem_buffer_bytes_max"] == (32 + 64) * 4096   # slots + window
+    assert s["tmem_buffer_bytes_max"] == (32 + 64 + 4 * 8) * 4096   # slots, window, prefetch
+    # a sequential pass: loads find their pages prefetched by an earlier load's batch
+    assert d["tmem_prefetch_hits"] > d["loads"] // 2
     assert all(c["ok"] for c in run["checks"].values()), run["checks"]
 
 

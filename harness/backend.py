@@ -15,6 +15,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from harness import leftovers, reaper
 from harness.errors import TmemlabError
 from host_backend import options as backend_options
@@ -206,7 +208,23 @@ class HostBackend:
                 guest = ctl.stats().get("guests", {}).get(name)
         except (ControlError, OSError, ValueError):
             return {}
-        return flatten(guest) if guest is not None else {}
+        if guest is None:
+            return {}
+        return {**flatten(guest), **self.process_columns()}
+
+    def process_columns(self) -> dict[str, float]:
+        """The backend process's CPU seconds (user + system) and RSS. The whole process:
+        per guest only while it serves one guest at a time, as the runner does."""
+        try:
+            proc = psutil.Process(self._proc.pid) if self._proc is not None else None
+            if proc is None:
+                return {}
+            with proc.oneshot():
+                times, rss = proc.cpu_times(), proc.memory_info().rss
+        except psutil.Error:
+            return {}
+        return {"backend_cpu_s": round(times.user + times.system, 3),
+                "backend_rss_bytes": rss}
 
     def kill(self) -> None:
         """SIGKILL, as a fault test does: no clean shutdown, sockets left behind."""

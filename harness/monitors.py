@@ -269,6 +269,24 @@ def derived(deltas: dict) -> dict[str, float]:
             out[f"tmem_frames_per_{op}_page"] = round(frames[op] / pages[op], 4)
     if pages["put"] + pages["get"]:
         out["tmem_frames_per_page"] = round(sum(frames.values()) / sum(pages.values()), 4)
+    out.update(per_swapped_page(deltas))
+    return out
+
+
+def per_swapped_page(deltas: dict) -> dict[str, float]:
+    """CPU per page moved by swap, whichever way it went: disk I/O (pswpin/pswpout, zram
+    included) plus frontswap's stores and loads (zswap and tmem alike; frontswap pages are
+    not counted in pswp*, mm/page_io.c swap_writepage/swap_readpage in 6.1). Guest system
+    time, and host CPU = QEMU (vCPUs + device emulation) + the tmem backend process."""
+    swapped = sum(deltas.get(k, 0) for k in ("pswpin", "pswpout", "succ_stores", "loads"))
+    if not swapped:
+        return {}
+    out = {"swapped_pages": swapped}
+    if "cpu_system_s" in deltas:
+        out["guest_sys_us_per_swapped_page"] = round(deltas["cpu_system_s"] * 1e6 / swapped, 3)
+    if "qemu_cpu_s" in deltas:
+        host = deltas["qemu_cpu_s"] + deltas.get("backend_cpu_s", 0)
+        out["host_cpu_us_per_swapped_page"] = round(host * 1e6 / swapped, 3)
     return out
 
 

@@ -152,6 +152,31 @@ METRICS: tuple[Metric, ...] = (
        "backend stored bytes (max)"),
     _m("backend_put_p99_us", "summary.backend_put_p99_us_end", "us", L, "backend",
        "backend put p99"),
+    _m("backend_cpu_s", "deltas.backend_cpu_s", "s", L, "host", "backend CPU"),
+    # cost per page moved by swap (monitors.per_swapped_page)
+    _m("guest_sys_us_per_swapped_page", "summary.guest_sys_us_per_swapped_page", "us", L,
+       "cpu", "guest sys per swapped page"),
+    _m("host_cpu_us_per_swapped_page", "summary.host_cpu_us_per_swapped_page", "us", L,
+       "host", "host CPU per swapped page"),
+    # tmem frontend shape (mm/tmem.c modes, the relay's batches)
+    _m("tmem_frames_per_page", "summary.tmem_frames_per_page", "frames", L, "tmem",
+       "frames per page"),
+    _m("tmem_frames_per_put_page", "summary.tmem_frames_per_put_page", "frames", L, "tmem",
+       "frames per stored page"),
+    _m("tmem_frames_per_get_page", "summary.tmem_frames_per_get_page", "frames", L, "tmem",
+       "frames per loaded page"),
+    _m("tmem_inflight_max", "summary.tmem_inflight_max_max", "pages", N, "tmem",
+       "async PUTs in flight (max)"),
+    _m("tmem_buffer_bytes", "summary.tmem_buffer_bytes_max", "B", N, "tmem",
+       "frontend buffers (guest memory)"),
+    _m("tmem_window_waits", "deltas.tmem_window_waits", "stores", L, "tmem",
+       "stores that waited for the window"),
+    _m("tmem_slot_hits", "deltas.tmem_slot_hits", "loads", N, "tmem",
+       "loads served from a window slot"),
+    _m("tmem_prefetch_hits", "deltas.tmem_prefetch_hits", "loads", N, "tmem",
+       "loads served by prefetch"),
+    _m("tmem_prefetch_waste", "deltas.tmem_prefetch_waste", "pages", L, "tmem",
+       "prefetched, never used"),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

@@ -91,6 +91,7 @@ def test_async_batched_prefetched_pages_come_back_intact(tmp_path):
     assert s["tmem_buffer_bytes_max"] == (32 + 64 + 4 * 8) * 4096   # slots, window, prefetch
     # a sequential pass: loads find their pages prefetched by an earlier load's batch
     assert d["tmem_prefetch_hits"] > d["loads"] // 2
+    assert d["backend_cpu_s"] > 0 and s["host_cpu_us_per_swapped_page"] > 0
     assert all(c["ok"] for c in run["checks"].values()), run["checks"]
 
 

@@ -183,3 +183,12 @@ def test_closing_read_is_growth_since_the_first_row():
     assert monitors.parse_closing("912\n81\n", rows) == {"loads": 812, "succ_stores": 31}
     assert monitors.parse_closing("cat: no such file\n", rows) == {}
     assert monitors.parse_closing("1\n2\n", [{"pswpin": 3}]) == {}
+
+
+def test_cpu_per_swapped_page_counts_disk_and_frontswap_pages_once():
+    from harness.monitors import per_swapped_page
+    out = per_swapped_page({"pswpin": 10, "pswpout": 20, "succ_stores": 50, "loads": 20,
+                            "cpu_system_s": 0.5, "qemu_cpu_s": 1.0, "backend_cpu_s": 0.2})
+    assert out == {"swapped_pages": 100, "guest_sys_us_per_swapped_page": 5000.0,
+                   "host_cpu_us_per_swapped_page": 12000.0}
+    assert per_swapped_page({"cpu_system_s": 1.0}) == {}

@@ -260,6 +260,11 @@ def derived(deltas: dict) -> dict[str, float]:
         out["tmem_rtt_avg_us"] = round(deltas["tmem_rtt_total_us"] / deltas["tmem_rtt_count"],
                                        2)
     out.update(hist_percentiles(deltas, "tmem_rtt", "tmem_rtt"))
+    # The relay's view: frame to the port until its reply (virtio-serial, QEMU, backend).
+    if deltas.get("relay_port_rtt_count"):
+        out["relay_port_rtt_avg_us"] = round(
+            deltas["relay_port_rtt_total_us"] / deltas["relay_port_rtt_count"], 2)
+    out.update(hist_percentiles(deltas, "relay_port_rtt", "relay_port_rtt"))
     # Data frames on the port per page moved: 1.0 unbatched, 1/batch when fully batched.
     frames = {op: deltas.get(f"backend_frames_{op}", 0)
               + deltas.get(f"backend_frames_{op}_batch", 0) for op in ("put", "get")}

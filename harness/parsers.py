@@ -138,16 +138,17 @@ def parse_hist(text: str, prefix: str) -> dict[str, int]:
 
 
 def parse_relay_stats(text: str) -> dict[str, int]:
-    """tmem-relay's --stats-file ("name value" lines, "batch_hist <size> <count>" for the
-    log2 histogram of batch sizes) → {relay_name: value, relay_batch_le_<size>: count}."""
+    """tmem-relay's --stats-file ("name value" lines; "<name>_hist <upper> <count>" for its
+    log2 histograms: batch sizes, port round trips in µs) → {relay_name: value,
+    relay_<name>_le_<upper>: count}."""
     out = {}
     for line in text.splitlines():
         parts = line.split()
         if len(parts) == 2 and parts[1].isdigit():
             out[f"relay_{parts[0]}"] = int(parts[1])
-        elif len(parts) == 3 and parts[0] == "batch_hist" and parts[1].isdigit() \
+        elif len(parts) == 3 and parts[0].endswith("_hist") and parts[1].isdigit() \
                 and parts[2].isdigit():
-            out[f"relay_batch_le_{parts[1]}"] = int(parts[2])
+            out[f"relay_{parts[0].removesuffix('_hist')}_le_{parts[1]}"] = int(parts[2])
     return out
 
 

@@ -103,6 +103,8 @@
 #define PENDING_BATCHES	256		/* batches awaiting their reply */
 #define PENDING_IDS	8192		/* request ids inside them */
 #define HIST_BUCKETS	11		/* batch sizes 1, 2, 4 .. 1024 */
+#define RTT_BUCKETS	27		/* port round trips 1 us .. 2^26 us */
+#define SENT_RING	16384		/* frames on the port awaiting a reply */
 #define PORT_WRITE_MAX	(32 * 1024)	/* virtio_console caps a write */
 
 static const char *device_path = "/dev/tmem";
@@ -142,7 +144,16 @@ static struct {
 	uint64_t frames_in, frames_out, replies_in, replies_out;
 	uint64_t put_batches, get_batches, batched_requests, stale_batch_replies;
 	uint64_t hist[HIST_BUCKETS];
+	/* relay -> port -> backend -> port -> relay, per frame (a batch is one) */
+	uint64_t port_rtt_total_us, port_rtt_count, port_rtt_hist[RTT_BUCKETS];
 } st;
+
+/*
+ * When each frame went to the port: the backend answers every frame once,
+ * in order, so the n-th reply closes the n-th frame's round trip.
+ */
+static uint64_t sent_at[SENT_RING];
+static unsigned int sent_head, sent_count;
 static bool st_dirty;
 static time_t st_written;
 
@@ -279,6 +290,39 @@ static void pending_push(uint64_t id, uint8_t op, const unsigned char **frames,
 static void pending_clear(void)
 {
 	pend_head = pend_count = ids_head = ids_count = 0;
+	sent_head = sent_count = 0;
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void note_sent(void)
+{
+	st.frames_out++;
+	if (sent_count < SENT_RING)
+		sent_at[(sent_head + sent_count++) % SENT_RING] = now_us();
+}
+
+static void note_reply(void)
+{
+	uint64_t us;
+	unsigned int b = 0;
+
+	if (!sent_count)
+		return;
+	us = now_us() - sent_at[sent_head];
+	sent_head = (sent_head + 1) % SENT_RING;
+	sent_count--;
+	while (b + 1 < RTT_BUCKETS && (1ull << b) < us)
+		b++;
+	st.port_rtt_hist[b]++;
+	st.port_rtt_total_us += us;
+	st.port_rtt_count++;
 }
 
 /* Can this frame join a batch: a PUT or GET request of the batch's kind? */
@@ -363,10 +407,10 @@ static size_t pack_batches(const unsigned char *in, size_t len,
 
 					memcpy(out + opos, run[i], fs);
 					opos += fs;
-					st.frames_out++;
+					note_sent();
 				}
 			} else {
-				st.frames_out++;
+				note_sent();
 				opos += emit_batch(out + opos, run, n);
 			}
 			n = 0;
@@ -379,7 +423,7 @@ static size_t pack_batches(const unsigned char *in, size_t len,
 		} else {
 			memcpy(out + opos, f, size);
 			opos += size;
-			st.frames_out++;
+			note_sent();
 		}
 		pos += size;
 	}
@@ -401,6 +445,7 @@ static size_t split_reply(const unsigned char *f, size_t size, unsigned char *ou
 	unsigned int i;
 
 	st.replies_in++;
+	note_reply();
 	if ((id & (3ULL << 62)) != RELAY_ID_KIND || f[5] == 0) {
 		memcpy(out, f, size);
 		st.replies_out++;
@@ -576,7 +621,7 @@ static void drain(int port)
 static void write_stats(bool force)
 {
 	static int fd = -1;
-	char text[2048];
+	char text[4096];
 	time_t now = time(NULL);
 	size_t len;
 	unsigned int i;
@@ -600,6 +645,14 @@ static void write_stats(bool force)
 		len += snprintf(text + len, sizeof(text) - len,
 				"batch_hist %4u %20llu\n", 1u << i,
 				(unsigned long long)st.hist[i]);
+	len += snprintf(text + len, sizeof(text) - len,
+			"port_rtt_total_us %20llu\nport_rtt_count %20llu\n",
+			(unsigned long long)st.port_rtt_total_us,
+			(unsigned long long)st.port_rtt_count);
+	for (i = 0; i < RTT_BUCKETS && len < sizeof(text); i++)
+		len += snprintf(text + len, sizeof(text) - len,
+				"port_rtt_hist %9llu %20llu\n", 1ull << i,
+				(unsigned long long)st.port_rtt_hist[i]);
 	if (fd < 0)
 		fd = open(stats_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0 || pwrite(fd, text, len, 0) != (ssize_t)len)

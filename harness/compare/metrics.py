@@ -141,6 +141,11 @@ METRICS: tuple[Metric, ...] = (
        "tmem round trip p50 (≤)"),
     _m("tmem_rtt_p99_us", "summary.tmem_rtt_p99_us", "us", L, "latency",
        "tmem round trip p99 (≤)"),
+    # the same trip seen from the relay: port out to reply in, a batch counting once
+    _m("relay_port_rtt_avg_us", "summary.relay_port_rtt_avg_us", "us", L, "latency",
+       "relay port round trip avg"),
+    _m("relay_port_rtt_p99_us", "summary.relay_port_rtt_p99_us", "us", L, "latency",
+       "relay port round trip p99 (≤)"),
     # host tmem backend (per guest)
     _m("backend_good_puts", "deltas.backend_good_puts", "pages", N, "backend",
        "backend good puts"),

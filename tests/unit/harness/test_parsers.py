@@ -118,10 +118,15 @@ def test_console_failures(tmp_path):
 
 def test_relay_stats_file_becomes_relay_counters_and_a_batch_histogram():
     text = ("batch_max 32\nframes_in 1000\nframes_out 40\nput_batches 31\n"
-            "batch_hist 1 2\nbatch_hist 32 30\n")
+            "batch_hist 1 2\nbatch_hist 32 30\nport_rtt_total_us 500\nport_rtt_count 4\n"
+            "port_rtt_hist 128 3\nport_rtt_hist 256 1\n")
     row = parsers.parse_guest_record({parsers.RELAY_STATS: text})
     assert row["relay_frames_in"] == 1000 and row["relay_frames_out"] == 40
     assert row["relay_batch_le_32"] == 30 and row["relay_batch_le_1"] == 2
     assert row["relay_batch_max"] == 32
+    assert row["relay_port_rtt_le_128"] == 3 and row["relay_port_rtt_count"] == 4
+    from harness.monitors import derived
+    out = derived({k: v for k, v in row.items() if k != "relay_batch_max"})
+    assert out["relay_port_rtt_avg_us"] == 125.0 and out["relay_port_rtt_p99_us"] == 256
     from harness.monitors import is_gauge
     assert is_gauge("relay_batch_max") and not is_gauge("relay_frames_out")

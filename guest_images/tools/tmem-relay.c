@@ -613,6 +613,18 @@ static void drain(int port)
 	pending_clear();	/* the kernel re-sends or fails what was in flight */
 }
 
+/* "<name> <upper> <count>" per bucket of a log2 histogram, fixed width. */
+static size_t put_hist(char *text, size_t len, size_t size, const char *name,
+		       const uint64_t *counts, unsigned int n)
+{
+	unsigned int i;
+
+	for (i = 0; i < n && len < size; i++)
+		len += snprintf(text + len, size - len, "%s %9llu %20llu\n", name,
+				1ull << i, (unsigned long long)counts[i]);
+	return len;
+}
+
 /*
  * --stats-file: "name value" lines. Samplers keep the file open and pread()
  * it (tmemlab-sample), so it is rewritten in place, never replaced: every
@@ -624,7 +636,6 @@ static void write_stats(bool force)
 	char text[4096];
 	time_t now = time(NULL);
 	size_t len;
-	unsigned int i;
 
 	if (!stats_file || !st_dirty || (!force && now == st_written))
 		return;
@@ -641,18 +652,16 @@ static void write_stats(bool force)
 		       (unsigned long long)st.get_batches,
 		       (unsigned long long)st.batched_requests,
 		       (unsigned long long)st.stale_batch_replies);
-	for (i = 0; i < HIST_BUCKETS && len < sizeof(text); i++)
+	len = put_hist(text, len, sizeof(text), "batch_hist", st.hist, HIST_BUCKETS);
+	if (len < sizeof(text))
 		len += snprintf(text + len, sizeof(text) - len,
-				"batch_hist %4u %20llu\n", 1u << i,
-				(unsigned long long)st.hist[i]);
-	len += snprintf(text + len, sizeof(text) - len,
-			"port_rtt_total_us %20llu\nport_rtt_count %20llu\n",
-			(unsigned long long)st.port_rtt_total_us,
-			(unsigned long long)st.port_rtt_count);
-	for (i = 0; i < RTT_BUCKETS && len < sizeof(text); i++)
-		len += snprintf(text + len, sizeof(text) - len,
-				"port_rtt_hist %9llu %20llu\n", 1ull << i,
-				(unsigned long long)st.port_rtt_hist[i]);
+				"port_rtt_total_us %20llu\nport_rtt_count %20llu\n",
+				(unsigned long long)st.port_rtt_total_us,
+				(unsigned long long)st.port_rtt_count);
+	len = put_hist(text, len, sizeof(text), "port_rtt_hist", st.port_rtt_hist,
+		       RTT_BUCKETS);
+	if (len >= sizeof(text))
+		return;		/* cannot happen: text has room for every line */
 	if (fd < 0)
 		fd = open(stats_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0 || pwrite(fd, text, len, 0) != (ssize_t)len)

@@ -322,11 +322,7 @@ def reclaim_builds(root: Path | None = None) -> list[str]:
             if not held:
                 continue  # a live builder is at work
             for tree in stale:
-                done += end_users(tree)
-                mounts = len(mounts_under(tree))
-                if remove_tree(tree):
-                    extra = f", {mounts} mount(s) detached" if mounts else ""
-                    done.append(f"removed half-built {tree}{extra}")
+                done += _remove_half_built(tree)
     done += _reclaim_legacy_rootfs(root / "images")
     return done
 
@@ -340,14 +336,17 @@ def _reclaim_legacy_rootfs(images: Path) -> list[str]:
         for lock in images.glob("*.lock"):
             if not stack.enter_context(_unless_locked(lock)):
                 return []
-        done = []
-        for tree in trees:
-            done += end_users(tree)
-            mounts = len(mounts_under(tree))
-            if remove_tree(tree):
-                extra = f", {mounts} mount(s) detached" if mounts else ""
-                done.append(f"removed half-built {tree}{extra}")
-        return done
+        return [line for tree in trees for line in _remove_half_built(tree)]
+
+
+def _remove_half_built(tree: Path) -> list[str]:
+    """End what still uses a half-built image tree, detach its mounts, remove it."""
+    done = end_users(tree)
+    mounts = len(mounts_under(tree))
+    if remove_tree(tree):
+        extra = f", {mounts} mount(s) detached" if mounts else ""
+        done.append(f"removed half-built {tree}{extra}")
+    return done
 
 
 def reclaim() -> list[str]:

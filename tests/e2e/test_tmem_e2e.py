@@ -55,14 +55,19 @@ def test_pages_go_through_tmem_and_come_back_intact(tmp_path):
     assert run["backend"]["guest"]["good_puts"] > 0
 
 
-def test_backend_killed_mid_run_and_restarted_durable_loses_nothing(tmp_path):
+@pytest.mark.parametrize("name, cmdline, stores", [
+    ("tmemkill", "", "succ_stores"),
+    ("tmemasynckill", ASYNC, "tmem_async_stores"),
+], ids=["sync", "async"])
+def test_backend_killed_mid_run_and_restarted_durable_loses_nothing(tmp_path, name, cmdline,
+                                                                     stores):
     proc, run = run_experiment(
-        tmp_path, "tmemkill", backend="{durable: true}", passes=2,
+        tmp_path, name, backend="{durable: true}", passes=2, cmdline=cmdline,
         faults="[{at_s: 6, action: backend_kill, restart_after_s: 6}]")
     assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
     assert [e["event"] for e in run["faults"]] == ["backend_kill", "backend_restart"]
     assert run["result"]["corrupted_pages"] == 0
-    assert run["deltas"]["succ_stores"] > 0
+    assert run["deltas"][stores] > 0
 
 
 def test_backend_refusing_every_put_sends_everything_to_disk(tmp_path):
@@ -95,16 +100,6 @@ def test_async_batched_prefetched_pages_come_back_intact(tmp_path):
     assert d["tmem_prefetch_hits"] > d["loads"] // 2
     assert d["backend_cpu_s"] > 0 and s["host_cpu_us_per_swapped_page"] > 0
     assert all(c["ok"] for c in run["checks"].values()), run["checks"]
-
-
-def test_async_backend_killed_mid_run_and_restarted_durable_loses_nothing(tmp_path):
-    proc, run = run_experiment(
-        tmp_path, "tmemasynckill", backend="{durable: true}", passes=2, cmdline=ASYNC,
-        faults="[{at_s: 6, action: backend_kill, restart_after_s: 6}]")
-    assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
-    assert [e["event"] for e in run["faults"]] == ["backend_kill", "backend_restart"]
-    assert run["result"]["corrupted_pages"] == 0
-    assert run["deltas"]["tmem_async_stores"] > 0
 
 
 def test_async_backend_refusing_every_put_keeps_promised_pages(tmp_path):

@@ -29,6 +29,8 @@ class KernelChoice:
     swap_mib: int | None = None  # overrides swap.size_mib (0: no swap disk, e.g. zram)
     allow_unused: bool = False   # the technique may store nothing (checks.py)
     vcpus: int | None = None     # overrides guest.vcpus
+    iotune: dict | None = None   # overrides swap.iotune
+    iotune_scale: str | float | None = None  # overrides swap.iotune_scale
 
     @property
     def key(self) -> str:
@@ -118,8 +120,10 @@ def _kernels(c: _Checker, entries: list[schema.KernelEntry]) -> list[KernelChoic
         label = item.name or c.label(Path(item.kernel.split(":", 1)[1]).name, where + ("name",))
         for j, cmdline in enumerate(item.cmdline):
             suffix = f"-{j + 1}" if len(item.cmdline) > 1 else ""
+            iotune = None if item.iotune is None else item.iotune.model_dump(exclude_none=True)
             out.append(KernelChoice(label + suffix, item.kernel, cmdline, item.config,
-                                    item.swap_mib, item.allow_unused, item.vcpus))
+                                    item.swap_mib, item.allow_unused, item.vcpus,
+                                    iotune, item.iotune_scale))
     labels = [k.label for k in out]
     for label in labels:
         if labels.count(label) > 1:

@@ -38,6 +38,7 @@ class Image:
     root: Path          # ext4 raw image (read-only base; runs use an overlay)
     key: Path           # ssh private key for root
     host_key: str       # the guest's ssh host key, "ssh-ed25519 AAAA..."
+    tools: Path         # the static guest tools, also run on the host (harness/dilation.py)
 
     def identity(self) -> dict:
         return {"hash": self.hash, "recipe": f"{SUITE}-minbase", "root": str(self.root)}
@@ -64,13 +65,16 @@ def _mmdebstrap(tree: Path, log: Path) -> None:
                   SUITE, tree], log_file=log)
 
 
-def _build_tools(tree: Path, log: Path) -> None:
+def _build_tools(entry: Path, tree: Path, log: Path) -> None:
+    """Into the image's /usr/local/bin, and a copy in the cache entry: the same static
+    binaries run on the host when a run compares host and guest (harness/dilation.py)."""
     with ui.step("build static guest tools"), tempfile.TemporaryDirectory() as out:
         proc.run(["make", "-C", TOOLS, f"O={out}", "all"], log_file=log)
-        dest = tree / "usr" / "local" / "bin"
+        (entry / "tools").mkdir(exist_ok=True)
         for tool in Path(out).iterdir():
             if tool.is_file() and os.access(tool, os.X_OK):
-                shutil.copy2(tool, dest / tool.name)
+                shutil.copy2(tool, tree / "usr" / "local" / "bin" / tool.name)
+                shutil.copy2(tool, entry / "tools" / tool.name)
 
 
 def _write_key(entry: Path, tree: Path) -> None:
@@ -117,7 +121,7 @@ def _build_image(entry: Path) -> None:
     tree.mkdir()
     try:
         _mmdebstrap(tree, log)
-        _build_tools(tree, log)
+        _build_tools(entry, tree, log)
         _configure(entry, tree)
         with ui.step(f"mkfs.ext4 -d ({IMAGE_SIZE} sparse)"):
             proc.run(["mkfs.ext4", "-q", "-F", "-L", "tmemlab-root", "-d", tree,
@@ -139,7 +143,7 @@ def build_image() -> tuple[Image, bool]:
     entry, built = cache.ensure_entry(cache_dir("images") / digest, _build_image)
     host_key = (entry / "ssh_host_ed25519_key.pub").read_text().split()
     return Image(hash=digest, root=entry / "root.raw", key=entry / "id_ed25519",
-                 host_key=" ".join(host_key[:2])), built
+                 host_key=" ".join(host_key[:2]), tools=entry / "tools"), built
 
 
 def _stage_initramfs(kernel: Kernel, stage: Path) -> None:

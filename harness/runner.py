@@ -13,7 +13,8 @@ from pathlib import Path
 
 import paramiko
 
-from harness import accel, checks, console, effective, health, images, kernels, monitors, proc, ui
+from harness import (accel, checks, console, dilation, effective, health, images, kernels,
+                     monitors, proc, ui)
 from harness.backend import HostBackend
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
@@ -126,7 +127,7 @@ class RunContext:
             cmdline=self.domain_cmdline(),
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
-            swap_iotune=self.exp.swap["iotune"], swap_cache=self.exp.swap["cache"])
+            swap_iotune=self.iotune(), swap_cache=self.exp.swap["cache"])
 
     def domain_cmdline(self) -> str:
         """The whole kernel command line the guest boots with."""
@@ -138,6 +139,15 @@ class RunContext:
 
     def vcpus(self) -> int:
         return self.run.kernel.vcpus or self.exp.guest["vcpus"]
+
+    def iotune(self) -> dict:
+        """The swap disk's limits as the experiment asks (before any dilation)."""
+        override = self.run.kernel.iotune
+        return self.exp.swap["iotune"] if override is None else override
+
+    def iotune_scale(self) -> str | float:
+        override = self.run.kernel.iotune_scale
+        return self.exp.swap["iotune_scale"] if override is None else override
 
     def boot(self) -> float:
         spec = self.domain_spec()
@@ -221,7 +231,7 @@ def new_record(ctx: RunContext) -> dict:
                      "command": workload.command(run.workload.params),
                      "notes": getattr(workload, "notes", lambda _p: [])(run.workload.params)},
         "guest": {"memory_mib": exp.guest["memory_mib"], "vcpus": ctx.vcpus(),
-                  "swap_mib": ctx.swap_mib(), "swap_iotune": exp.swap["iotune"],
+                  "swap_mib": ctx.swap_mib(), "swap_iotune": ctx.iotune(),
                   "accel": ctx.prep.accel},
     }
 
@@ -235,6 +245,25 @@ def closing_counters(ctx: RunContext, rows: list[dict]) -> dict[str, int]:
     return monitors.parse_closing(out, rows) if status == 0 else {}
 
 
+def dilate(ctx: RunContext, record: dict) -> None:
+    """Measure the guest's CPU slowdown (harness/dilation.py); when the run asks for it,
+    divide the live swap disk's limits by it before the workload starts, and record the
+    limits in effect (read back from libvirt) beside those asked for."""
+    try:
+        record["dilation"] = dilation.measure(ctx.guest, ctx.prep.image.tools)
+        divisor = dilation.scale_for(ctx.iotune_scale(), ctx.prep.accel,
+                                     record["dilation"]["factor"])
+        asked = ctx.iotune()
+        record["guest"]["swap_iotune_requested"] = asked
+        record["guest"]["swap_iotune_scale"] = {"setting": ctx.iotune_scale(),
+                                                "divisor": round(divisor, 3)}
+        if divisor != 1.0 and asked and ctx.swap_mib() > 0:
+            record["guest"]["swap_iotune"] = dilation.apply(ctx.dom,
+                                                            dilation.scaled(asked, divisor))
+    except dilation.DilationError as err:
+        raise RunFailed(str(err)) from err
+
+
 def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     """Boot, sample, run the workload; fills ``record`` as it goes, raises on failure."""
     run = ctx.run
@@ -242,6 +271,8 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     status_cb("booting")
     record["boot_seconds"] = round(ctx.boot(), 2)
     verify_settings(ctx, record)
+    status_cb("measuring CPU slowdown")
+    dilate(ctx, record)
     backend = ctx.prep.backend
     extra = {"backend": lambda: backend.sample(ctx.name)} if backend is not None else {}
     monitor = monitors.Monitor(ctx.guest.stream(monitors.sampler_command()), ctx.dom,

@@ -153,6 +153,18 @@ def _string(value: Any) -> str:
     return value
 
 
+def _iotune_scale(value: Any) -> str | float:
+    """'none', 'tcg' (the run's measured CPU slowdown, under TCG only) or a divisor > 0."""
+    if value in ("none", "tcg"):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 10000:
+        return float(value)
+    raise ValueError(f"{value!r}: expected none, tcg or a number in (0, 10000]")
+
+
+IotuneScale = Annotated[str | float, BeforeValidator(_iotune_scale)]
+
+
 def _faults(value: Any) -> list:
     from harness.faults import validate
     problem = validate(value)
@@ -196,6 +208,8 @@ class Swap(Strict):
     size_mib: int_in(0, 1 << 22) = 1024
     cache: one_of(SWAP_CACHES) = "none"
     iotune: section(Iotune) = Iotune()
+    # Divide the iotune limits by the guest's CPU slowdown (harness/dilation.py).
+    iotune_scale: IotuneScale = "none"
     # A swap disk in host RAM (tmpfs) is no disk: refused unless asked for (preflight.py).
     allow_ram_backed: Bool = False
 
@@ -207,6 +221,8 @@ class KernelEntry(Strict):
     config: Annotated[str, BeforeValidator(_config_name)] | None = None
     swap_mib: int_in(0, 1 << 22) | None = None   # 0: no swap disk (zram runs)
     vcpus: int_in(1, 256) | None = None          # overrides guest.vcpus for this entry
+    iotune: section(Iotune) | None = None        # overrides swap.iotune (disk classes)
+    iotune_scale: IotuneScale | None = None      # overrides swap.iotune_scale
     # The run may pass although its technique (zswap, zram, tmem) stored nothing.
     allow_unused: Bool = False
 

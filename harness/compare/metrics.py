@@ -182,6 +182,16 @@ METRICS: tuple[Metric, ...] = (
        "loads served by prefetch"),
     _m("tmem_prefetch_waste", "deltas.tmem_prefetch_waste", "pages", L, "tmem",
        "prefetched, never used"),
+    # TCG time dilation (harness/dilation.py): guest ns ÷ host ns per page, same binary
+    _m("dilation_factor", "dilation.factor", "x", N, "dilation", "guest CPU slowdown"),
+    _m("dilation_memcpy", "dilation.memcpy", "x", N, "dilation", "guest slowdown, 4 KiB memcpy"),
+    _m("dilation_lz4", "dilation.lz4", "x", N, "dilation", "guest slowdown, 4 KiB lz4"),
+    _m("host_memcpy_4k_ns", "dilation.host.memcpy.ns_per_page", "ns", L, "dilation",
+       "host 4 KiB memcpy"),
+    _m("guest_memcpy_4k_ns", "dilation.guest.memcpy.ns_per_page", "ns", L, "dilation",
+       "guest 4 KiB memcpy"),
+    _m("swap_iotune_divisor", "guest.swap_iotune_scale.divisor", "x", N, "dilation",
+       "swap disk limits divided by"),
 )
 
 BY_NAME: dict[str, Metric] = {m.name: m for m in METRICS}

@@ -58,6 +58,12 @@ K = "kernels: [{kernel: distro:debian-6.1}]"
      "guest.accel", 1, "not one of auto, kvm, tcg"),
     (f"swap: {{iotune: {{bps: 1}}}}\n{K}\nworkloads: [{{name: pressure}}]",
      "swap.iotune.bps", 1, "unknown field"),
+    (f"swap: {{iotune_scale: fast}}\n{K}\nworkloads: [{{name: pressure}}]",
+     "swap.iotune_scale", 1, "expected none, tcg or a number"),
+    ("kernels: [{kernel: distro:debian-6.1, iotune_scale: 0}]\nworkloads: [{name: pressure}]",
+     "kernels[0].iotune_scale", 1, "expected none, tcg or a number"),
+    ("kernels: [{kernel: distro:debian-6.1, iotune: {iops: 1}}]\nworkloads: [{name: pressure}]",
+     "kernels[0].iotune.iops", 1, "unknown field"),
     (f"colour: red\n{K}\nworkloads: [{{name: pressure}}]", "colour", 1, "unknown field"),
     ("kernels: [{kernel: distro:debian-6.1}, {kernel: distro:debian-6.1}]\n"
      "workloads: [{name: pressure}]", "kernels", 1, "used twice"),
@@ -75,13 +81,28 @@ def test_mistakes_name_file_line_and_field(tmp_path, text, field, line, reason):
     assert err.exit_code == 2
 
 
+def test_kernel_entries_override_the_swap_disk_limits_and_their_scaling(tmp_path):
+    exp = experiment.load(write(tmp_path, """
+swap: {iotune: {total_iops_sec: 20000}, iotune_scale: tcg}
+kernels:
+  - {name: ssd, kernel: distro:debian-6.1}
+  - {name: hdd, kernel: distro:debian-6.1, iotune: {total_iops_sec: 150}, iotune_scale: none}
+  - {name: nvme, kernel: distro:debian-6.1, iotune: {total_iops_sec: 500000}, iotune_scale: 3}
+workloads: [{name: pressure}]
+"""))
+    assert exp.swap["iotune_scale"] == "tcg"
+    by = {k.label: (k.iotune, k.iotune_scale) for k in exp.kernels}
+    assert by == {"ssd": (None, None), "hdd": ({"total_iops_sec": 150}, "none"),
+                  "nvme": ({"total_iops_sec": 500000}, 3.0)}
+
+
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ExperimentConfigError, match="cannot read"):
         experiment.load(tmp_path / "absent.yaml")
 
 
 def test_shipped_experiments_are_valid():
-    for path in sorted(Path(experiment.__file__).parent.parent.glob("experiments/*.yaml")):
+    for path in sorted(Path(experiment.__file__).parent.parent.glob("experiments/**/*.yaml")):
         assert experiment.load(path).runs(), path
 
 

@@ -13,8 +13,19 @@ from pathlib import Path
 
 import paramiko
 
-from harness import (accel, checks, console, dilation, effective, health, images, kernels,
-                     monitors, proc, ui)
+from harness import (
+    accel,
+    checks,
+    console,
+    dilation,
+    effective,
+    health,
+    images,
+    kernels,
+    monitors,
+    proc,
+    ui,
+)
 from harness.backend import HostBackend
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError

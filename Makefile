@@ -16,7 +16,7 @@ APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-
 	bc bison flex libelf-dev libssl-dev patch xz-utils liblz4-dev
 
 .PHONY: setup setup-apt setup-venv run-experiment test test-fast test-functional test-e2e \
-	bench-backend compare lint clean
+	bench-backend compare lint clean debate debate-quick
 
 setup: setup-apt setup-venv
 
@@ -42,6 +42,14 @@ $(VENV)/.installed: pyproject.toml
 
 run-experiment: setup
 	$(TMEMLAB) run $(EXPERIMENT)
+
+# The four 2011 objections to frontswap and the Xen claim, each with a verdict computed
+# from the runs: results/debate-<stamp>/DEBATE.md and debate.html (README "The debate").
+debate: setup
+	$(TMEMLAB) debate
+
+debate-quick: setup
+	$(TMEMLAB) debate --quick
 
 # Everything: unit, functional (real sockets, tools, Chromium) and e2e (real guests).
 test: setup

@@ -119,6 +119,21 @@ def _cmd_boot(args) -> int:
     return status
 
 
+def _cmd_debate(args) -> int:
+    from harness.debate import run as debate
+
+    if args.report:
+        out = Path(args.out) if args.out else Path(args.report[0]).parent
+        path = debate.report([Path(p) for p in args.report], out)
+        ui.console.print(f"report: {path}")
+        return 0
+    files = debate.experiment_files(args.quick)
+    _reclaim()
+    path, ok = debate.run_all(files, Path(args.results), args.accel, args.libvirt_uri)
+    ui.console.print(f"report: {path}")
+    return 0 if ok else EXIT_RUN_FAILED
+
+
 def _cmd_cleanup(args) -> int:
     from harness.vm import Hypervisor
 
@@ -196,6 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
                            "--backend compression=lz4,max_pages=0 (default: on for "
                            "tmem-capable kernels)")
     boot.set_defaults(func=_cmd_boot)
+
+    debate = sub.add_parser("debate", help="run experiments/debate/ and write a verdict per "
+                                           "2011 frontswap objection (DEBATE.md, HTML)")
+    debate.add_argument("--quick", action="store_true",
+                        help="experiments/debate/quick/: smaller sizes (~15 min under TCG)")
+    debate.add_argument("--report", nargs="+", metavar="RESULTS_DIR",
+                        help="only write the report from existing results folders")
+    debate.add_argument("--out", help="with --report: where the report goes "
+                                      "(default: the first folder's parent)")
+    debate.add_argument("--accel", choices=("auto", "kvm", "tcg"))
+    debate.add_argument("--libvirt-uri")
+    debate.add_argument("--results", default=str(PROJECT_ROOT / "results"),
+                        help="where the debate-<stamp> folder goes (default: %(default)s)")
+    debate.set_defaults(func=_cmd_debate)
 
     cleanup = sub.add_parser("cleanup", help="destroy domains, backends, scratch folders and "
                                              "half-built images left by dead runs")

@@ -1,0 +1,317 @@
+"""One finding per 2011 objection (and the Xen claim), each with a verdict computed from
+the arms' recorded numbers. Nothing here is written by hand but the claims themselves.
+
+The objections are Dan Magenheimer's summary of the review of frontswap (LKML, 2011:
+shared/background/): frontswap is 4K-only, synchronous, not zero-copy (a bounce buffer per
+put and get) and unbatched. His replies: the ABI takes other page sizes; memory is scarce
+and CPU plentiful; there are no bounce buffers; a per-page exit is orders of magnitude
+cheaper than a disk access; batching can come if shown useful. The Xen tmem results he
+cited: "CPU utilization goes up, but throughput goes up too".
+
+Verdicts: ``supported`` / ``refuted`` / ``depends`` (with the condition that splits it),
+or ``not measured`` (naming what is missing). Differences in throughput count only when
+significant: Welch's t-test on the logarithms (compare/stats.welch_p_ratio), Holm–Bonferroni
+over the comparisons one finding makes (compare/stats.holm), alpha 0.05.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.compare import stats
+from harness.debate.arms import DISK_CLASSES, Arm
+
+SUPPORTED, REFUTED, DEPENDS, NOT_MEASURED = "supported", "refuted", "depends", "not measured"
+THROUGHPUT = "pages_per_sec"
+ORDERS_OF_MAGNITUDE = 100.0  # "orders of magnitude": at least two (100×)
+ONE_ORDER = 10.0
+
+
+@dataclass(frozen=True)
+class Test:
+    """``new`` against ``base`` on one metric: gain in percent (positive = higher) and the
+    raw and Holm-adjusted p-values (None with fewer than two runs a side)."""
+    base: Arm
+    new: Arm
+    base_mean: float | None
+    new_mean: float | None
+    gain_pct: float | None
+    p: float | None
+    p_adj: float | None = None
+
+    @property
+    def significant(self) -> bool:
+        return stats.significant(self.p_adj)
+
+    @property
+    def better(self) -> bool:
+        return self.significant and (self.gain_pct or 0) > 0
+
+    @property
+    def worse(self) -> bool:
+        return self.significant and (self.gain_pct or 0) < 0
+
+    def text(self) -> str:
+        if self.gain_pct is None:
+            return "n/a"
+        p = "n<2: untested" if self.p_adj is None else f"p_adj={self.p_adj:.3g}"
+        return f"{self.gain_pct:+.1f}% ({p})"
+
+
+def test(base: Arm, new: Arm, metric: str = THROUGHPUT) -> Test:
+    b, n = base.values(metric), new.values(metric)
+    bm, nm = base.mean(metric), new.mean(metric)
+    gain = stats.gain_pct(bm, nm, None) if bm and nm is not None else None
+    return Test(base, new, bm, nm, gain, stats.welch_p_ratio(b, n))
+
+
+def holm(tests: list[Test]) -> list[Test]:
+    adjusted = stats.holm([t.p for t in tests])
+    return [Test(t.base, t.new, t.base_mean, t.new_mean, t.gain_pct, t.p, a)
+            for t, a in zip(tests, adjusted)]
+
+
+@dataclass(frozen=True)
+class Finding:
+    key: str
+    title: str
+    objection: str          # the claim under test, as it was made
+    reply: str              # the answer it got
+    measured: str           # what the numbers are and where they come from
+    verdict: str            # SUPPORTED / REFUTED / DEPENDS / NOT_MEASURED
+    reason: str             # the numbers behind the verdict, and its condition
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    plots: tuple[str, ...] = ()
+    numbers: dict = field(default_factory=dict)   # for debate.json
+
+    @property
+    def line(self) -> str:
+        return f"Verdict: {self.verdict} — {self.reason}"
+
+
+def _num(v: float | None, digits: int = 3) -> str:
+    return "–" if v is None else f"{v:.{digits}g}"
+
+
+def _tmem(arms: list[Arm], shape: str) -> list[Arm]:
+    return [a for a in arms if a.technique == "tmem" and a.shape == shape]
+
+
+def _async(arms: list[Arm]) -> list[Arm]:
+    return [a for a in arms if a.technique == "tmem" and a.shape.startswith("async")]
+
+
+def _pairwise_verdict(tests: list[Test], better_means: str) -> tuple[str, str]:
+    """SUPPORTED when some new arm is significantly better than its base, REFUTED when
+    every one is significantly worse, DEPENDS otherwise (not significant, or mixed)."""
+    wins = [t for t in tests if t.better]
+    if wins:
+        best = max(wins, key=lambda t: t.gain_pct or 0)
+        return SUPPORTED, f"{best.new.name} vs {best.base.name}: {best.text()} {better_means}"
+    if tests and all(t.worse for t in tests):
+        return REFUTED, "; ".join(f"{t.new.name} vs {t.base.name}: {t.text()}" for t in tests)
+    untested = any(t.p_adj is None for t in tests)
+    why = "fewer than two runs per arm: no test" if untested else "no significant difference"
+    return DEPENDS, why + " (" + "; ".join(
+        f"{t.new.name} vs {t.base.name}: {t.text()}" for t in tests) + ")"
+
+
+def four_k(arms: list[Arm]) -> Finding:
+    return Finding(
+        "4k", "4K-only",
+        "frontswap moves one 4 KiB page per call: huge pages and larger units cannot use it.",
+        "the ABI already takes other page sizes (the host pools accept 4 KiB … 2 MiB).",
+        "pools of 4 KiB … 2 MiB moved end to end from the guest, and the share of swapped "
+        "bytes that THP sends past the frontend",
+        NOT_MEASURED, "no run in these results moved non-4 KiB pages or swapped huge pages "
+        "(the large-page guest tool and the THP arm are not part of this report yet)")
+
+
+def synchronous(arms: list[Arm]) -> Finding:
+    sync, asyncs = _tmem(arms, "sync"), _async(arms)
+    base = dict(key="sync", title="Synchronous",
+                objection="every put and get waits for the host: a synchronous API costs "
+                          "throughput that an asynchronous one would keep.",
+                reply="memory is scarce and CPU plentiful; the CPU waits anyway.",
+                measured=f"workload throughput ({THROUGHPUT}) of tmem sync against each "
+                         "asynchronous frontend shape (mm/tmem.c tmem.mode=async, its window, "
+                         "batches and prefetch), same guest, workload and backend")
+    if not sync or not asyncs:
+        return Finding(**base, verdict=NOT_MEASURED,
+                       reason="needs a tmem sync arm and at least one async arm")
+    tests = holm([test(sync[0], a) for a in asyncs])
+    verdict, reason = _pairwise_verdict(tests, "throughput")
+    rows = [(sync[0].name, _num(tests[0].base_mean), "reference", "")] + [
+        (t.new.name, _num(t.new_mean), f"{t.gain_pct:+.1f}%" if t.gain_pct is not None
+         else "–", _num(t.p_adj)) for t in tests]
+    return Finding(**base, verdict=verdict, reason=reason,
+                   header=("arm", "pages/s", "vs sync", "p (Holm)"), rows=tuple(rows),
+                   plots=("throughput",),
+                   numbers={t.new.name: {"gain_pct": t.gain_pct, "p_adj": t.p_adj}
+                            for t in tests})
+
+
+def disk_access(arms: list[Arm]) -> Finding:
+    """The reply to 'synchronous': a per-page round trip against each disk class's
+    per-request latency, both measured in the same results, and where the throughput
+    crosses over."""
+    base = dict(key="disk", title="A per-page exit against a disk access",
+                objection="a synchronous page copy through the hypervisor is too slow to be "
+                          "worth it.",
+                reply="even thousands of cycles per page are orders of magnitude below a "
+                      "disk access.",
+                measured="tmem sync round trip per page (mm/tmem.c tmem_rtt, guest clock) "
+                         "against the guest's swap disk read latency per request (block layer "
+                         "ticks ÷ reads) for each disk class (libvirt iotune limits), and "
+                         "the workload throughput of each")
+    sync = _tmem(arms, "sync")
+    disks = [a for a in arms if a.technique == "disk" and a.mean("swap_disk_read_avg_ms")]
+    rtt = sync[0].mean("tmem_rtt_avg_us") if sync else None
+    if not sync or not disks or not rtt:
+        return Finding(**base, verdict=NOT_MEASURED,
+                       reason="needs a tmem sync arm with round-trip counters and disk arms "
+                              "that read from swap")
+    tests = holm([test(d, sync[0]) for d in disks])
+    rows, ratios = [], {}
+    for d, t in zip(disks, tests):
+        lat_us = d.mean("swap_disk_read_avg_ms") * 1000
+        ratios[d] = lat_us / rtt
+        rows.append((d.name, _num(lat_us), _num(rtt), f"{ratios[d]:.3g}×", _num(t.base_mean),
+                     _num(t.new_mean), t.text()))
+    # Dilated arms keep real hardware's CPU-to-disk cost ratio: judge on them when present.
+    judged = [d for d in disks if d.dilated] or disks
+    which = "dilated disk arms" if judged[0].dilated else "undilated disk arms"
+    order = {c.name: i for i, c in enumerate(DISK_CLASSES)}
+    judged.sort(key=lambda d: order.get(d.disk, len(order)))
+    far = [d for d in judged if ratios[d] >= ORDERS_OF_MAGNITUDE]
+    near = [d for d in judged if ratios[d] < ONE_ORDER]
+    slower = [t.base.name for t in tests if t.base in judged and t.better]
+    crossover = (f"; tmem sync throughput beats {', '.join(slower)}" if slower else
+                 "; tmem sync throughput beats no disk arm")
+    if len(far) == len(judged):
+        verdict = SUPPORTED
+        reason = f"disk read ≥ {ORDERS_OF_MAGNITUDE:g}× the tmem round trip for every class"
+    elif not far and len(near) == len(judged):
+        verdict = REFUTED
+        reason = f"disk read < {ONE_ORDER:g}× the tmem round trip for every class"
+    else:
+        verdict = DEPENDS
+        reason = "; ".join(f"{d.disk}: {ratios[d]:.3g}×" for d in judged)
+    reason += f" ({which}; tmem sync round trip {rtt:.3g} µs){crossover}"
+    return Finding(**base, verdict=verdict, reason=reason,
+                   header=("disk arm", "disk read µs", "tmem rtt µs", "disk ÷ tmem",
+                           "disk pages/s", "tmem sync pages/s", "tmem vs disk"),
+                   rows=tuple(rows), plots=("latency", "throughput"),
+                   numbers={d.name: {"disk_read_us": round(d.mean("swap_disk_read_avg_ms")
+                                                           * 1000, 3),
+                                     "ratio": round(ratios[d], 3)} for d in disks}
+                   | {"tmem_rtt_us": rtt})
+
+
+def zero_copy(arms: list[Arm]) -> Finding:
+    return Finding(
+        "copy", "Not zero-copy",
+        "frontswap copies every page through a bounce buffer on put and on get.",
+        "there are no bounce buffers.",
+        "every copy of a page's bytes from guest page to host store and back, counted per "
+        "hop, times the measured cost of a 4 KiB memcpy, against the round trip",
+        NOT_MEASURED, "the per-hop copy counters are not part of this report yet")
+
+
+def batching(arms: list[Arm]) -> Finding:
+    base = dict(key="batch", title="Unbatched",
+                objection="one exit per page: batching pages per exit would cut the cost.",
+                reply="batching can be added if it is shown to be useful.",
+                measured="throughput of each batched async shape (tmem.batch > 1: the relay "
+                         "packs runs of PUTs and GETs into one frame) against unbatched async "
+                         "with the same window; data frames per page moved")
+    plain = _tmem(arms, "async")
+    batched = [a for a in _async(arms) if "+batch" in a.shape]
+    if not plain or not batched:
+        return Finding(**base, verdict=NOT_MEASURED,
+                       reason="needs an unbatched async arm and a batched one")
+    tests = holm([test(plain[0], b) for b in batched])
+    verdict, reason = _pairwise_verdict(tests, "throughput")
+    frames = {a.name: a.mean("tmem_frames_per_page") for a in [plain[0], *batched]}
+    reason += "; frames per page " + ", ".join(f"{k}: {_num(v)}" for k, v in frames.items())
+    rows = [(plain[0].name, _num(tests[0].base_mean), _num(frames[plain[0].name]),
+             "reference", "")] + [
+        (t.new.name, _num(t.new_mean), _num(frames[t.new.name]),
+         f"{t.gain_pct:+.1f}%" if t.gain_pct is not None else "–", _num(t.p_adj))
+        for t in tests]
+    return Finding(**base, verdict=verdict, reason=reason,
+                   header=("arm", "pages/s", "frames/page", "vs unbatched", "p (Holm)"),
+                   rows=tuple(rows), plots=("throughput",),
+                   numbers={"frames_per_page": frames})
+
+
+def host_cpu_s(data: dict) -> float | None:
+    """QEMU (vCPUs and device emulation) plus the tmem backend, over the run's samples."""
+    d = data.get("deltas", {})
+    if "qemu_cpu_s" not in d:
+        return None
+    return d["qemu_cpu_s"] + d.get("backend_cpu_s", 0)
+
+
+def host_utilization(arm: Arm) -> list[float]:
+    """Host CPU cores busy during the run: CPU seconds ÷ workload wall seconds."""
+    out = []
+    for r in arm.passed:
+        cpu, wall = host_cpu_s(r.data), r.data.get("workload_wall_s")
+        if cpu is not None and wall:
+            out.append(cpu / wall)
+    return out
+
+
+def xen_claim(arms: list[Arm]) -> Finding:
+    base = dict(key="xen", title="CPU up, throughput up",
+                objection="tmem trades CPU for memory: it costs more CPU than it saves.",
+                reply="(Xen tmem results) CPU utilization goes up, but throughput goes up too.",
+                measured="host CPU utilization (QEMU + backend CPU seconds ÷ workload wall "
+                         "seconds) and workload throughput, each tmem arm against each disk "
+                         "arm of the same dilation; guest system CPU per swapped page beside "
+                         "them")
+    tmems = [a for a in arms if a.technique == "tmem"]
+    disks = [a for a in arms if a.technique == "disk"]
+    pairs = [(d, t) for t in tmems for d in disks if d.dilated == t.dilated] or \
+        [(d, t) for t in tmems for d in disks]
+    if not pairs:
+        return Finding(**base, verdict=NOT_MEASURED, reason="needs tmem arms and disk arms")
+    thr = holm([test(d, t) for d, t in pairs])
+    cpu_p = stats.holm([stats.welch_p_ratio(host_utilization(d), host_utilization(t))
+                        for d, t in pairs])
+    rows, both, thr_down = [], [], []
+    for (d, t), tt, cp in zip(pairs, thr, cpu_p):
+        ud, ut = host_utilization(d), host_utilization(t)
+        cpu_up = bool(ud and ut) and stats.significant(cp) and stats.amean(ut) > stats.amean(ud)
+        if cpu_up and tt.better:
+            both.append(f"{t.name} vs {d.name}")
+        if not tt.better:
+            thr_down.append(f"{t.name} vs {d.name}")
+        rows.append((t.name, d.name,
+                     f"{_num(stats.amean(ud) if ud else None)} → "
+                     f"{_num(stats.amean(ut) if ut else None)}",
+                     "up" if cpu_up else "not up", tt.text(),
+                     _num(t.mean("guest_sys_us_per_swapped_page")),
+                     _num(d.mean("guest_sys_us_per_swapped_page"))))
+    if len(both) == len(pairs):
+        verdict, reason = SUPPORTED, "CPU and throughput both significantly up in every pair"
+    elif not both and len(thr_down) == len(pairs):
+        verdict, reason = REFUTED, "throughput not significantly up in any pair"
+    else:
+        verdict = DEPENDS
+        reason = (f"holds for {', '.join(both) or 'no pair'}; not for "
+                  f"{', '.join(thr_down) or 'the rest (CPU not up)'}")
+    return Finding(**base, verdict=verdict, reason=reason,
+                   header=("tmem arm", "disk arm", "host CPU cores (disk → tmem)", "CPU",
+                           "throughput vs disk", "guest sys µs/page tmem",
+                           "guest sys µs/page disk"),
+                   rows=tuple(rows), plots=("cpu_throughput",))
+
+
+FINDINGS = (four_k, synchronous, disk_access, zero_copy, batching, xen_claim)
+
+
+def findings(arms: list[Arm]) -> list[Finding]:
+    return [f(arms) for f in FINDINGS]

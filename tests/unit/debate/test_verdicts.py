@@ -1,0 +1,108 @@
+"""The debate's verdicts on fixed results folders: each verdict follows from the numbers."""
+
+import pytest
+
+from harness.debate import arms, verdicts
+from tests.unit.debate.conftest import HDD, NVME, SSD, arm
+
+
+def findings(folder, records):
+    _dirs, found = arms.load([folder(records)])
+    return {f.key: f for f in verdicts.findings(found)}
+
+
+def test_arms_are_classified_from_what_was_in_effect_not_from_labels(folder):
+    _d, found = arms.load([folder(
+        arm("disk-nvme", [100], iotune=HDD, divisor=30.0)
+        + arm("tmem-x", [100], tmem="async+batch")
+        + arm("tmem-y", [100], tmem="sync", iotune={"total_iops_sec": 7}))])
+    by = {a.label.split("+")[0]: a for a in found}
+    assert by["disk-nvme"].technique == "disk" and by["disk-nvme"].disk == "hdd"
+    assert by["disk-nvme"].dilated and by["disk-nvme"].name == "disk hdd (disk ÷30)"
+    assert by["tmem-x"].name == "tmem async+batch"
+    assert by["tmem-y"].shape == "sync" and by["tmem-y"].disk == "custom-7iops"
+
+
+SYNC = [1000, 1010, 990]
+
+
+@pytest.mark.parametrize("async_pps, verdict, words", [
+    ([1500, 1510, 1490], verdicts.SUPPORTED, "+50"),
+    ([600, 610, 590], verdicts.REFUTED, "-40"),
+    ([1000, 1200, 850], verdicts.DEPENDS, "no significant difference"),
+])
+def test_synchronous_verdict_follows_the_throughput_test(folder, async_pps, verdict, words):
+    f = findings(folder, arm("tmem-sync", SYNC, tmem="sync")
+                 + arm("tmem-async", async_pps, tmem="async"))["sync"]
+    assert f.verdict == verdict and words in f.reason
+    assert f.line.startswith(f"Verdict: {verdict} — ")
+
+
+def test_one_run_per_arm_is_never_a_verdict_either_way(folder):
+    f = findings(folder, arm("s", [1000], tmem="sync") + arm("a", [3000], tmem="async"))
+    assert f["sync"].verdict == verdicts.DEPENDS and "no test" in f["sync"].reason
+
+
+def test_missing_arms_are_not_measured_and_say_what_is_missing(folder):
+    f = findings(folder, arm("d", SYNC, iotune=SSD, disk_read_ms=0.2))
+    assert f["sync"].verdict == verdicts.NOT_MEASURED and "async" in f["sync"].reason
+    assert f["4k"].verdict == verdicts.NOT_MEASURED
+    assert f["copy"].verdict == verdicts.NOT_MEASURED
+
+
+def disks(hdd_ms, nvme_ms, divisor=30.0):
+    return (arm("disk-hdd", [50, 52, 51], iotune=HDD, divisor=divisor, disk_read_ms=hdd_ms)
+            + arm("disk-nvme", [900, 910, 905], iotune=NVME, divisor=divisor,
+                  disk_read_ms=nvme_ms))
+
+
+def test_disk_access_depends_when_only_slow_classes_are_far_behind(folder):
+    f = findings(folder, disks(200.0, 0.5) + arm("s", SYNC, tmem="sync", rtt_us=100))["disk"]
+    assert f.verdict == verdicts.DEPENDS
+    assert "hdd: 2e+03×" in f.reason and "nvme: 5×" in f.reason and "dilated" in f.reason
+    assert "beats disk hdd (disk ÷30)" in f.reason   # the crossover, from throughput
+
+
+def test_disk_access_supported_when_every_class_is_two_orders_slower(folder):
+    f = findings(folder, disks(200.0, 20.0) + arm("s", SYNC, tmem="sync", rtt_us=100))["disk"]
+    assert f.verdict == verdicts.SUPPORTED
+
+
+def test_disk_access_refuted_when_no_class_is_an_order_slower(folder):
+    f = findings(folder, disks(0.5, 0.2) + arm("s", SYNC, tmem="sync", rtt_us=100))["disk"]
+    assert f.verdict == verdicts.REFUTED
+
+
+def test_disk_access_judges_on_dilated_arms_when_there_are_both(folder):
+    recs = (disks(200.0, 20.0) + [dict(r, label="u" + r["label"], run_id="u" + r["run_id"])
+                                  for r in disks(0.1, 0.1, divisor=1.0)]
+            + arm("s", SYNC, tmem="sync", rtt_us=100))
+    f = findings(folder, recs)["disk"]
+    assert f.verdict == verdicts.SUPPORTED and "(dilated disk arms" in f.reason
+    assert len(f.rows) == 4  # every disk arm is shown, dilated or not
+
+
+def test_batching_reports_frames_per_page_beside_the_verdict(folder):
+    f = findings(folder, arm("a", SYNC, tmem="async", frames=1.0)
+                 + arm("b", [1300, 1310, 1290], tmem="async+batch", frames=0.2))["batch"]
+    assert f.verdict == verdicts.SUPPORTED
+    assert "tmem async: 1" in f.reason and "tmem async+batch: 0.2" in f.reason
+
+
+def test_xen_claim_needs_both_cpu_and_throughput_up(folder):
+    disk = arm("d", SYNC, iotune=SSD, divisor=30.0, host_cpu_s=5.0)
+    both_up = arm("t", [2000, 2020, 1990], tmem="sync", host_cpu_s=15.0)
+    assert findings(folder, disk + both_up)["xen"].verdict == verdicts.SUPPORTED
+    thr_down = arm("t", [500, 510, 505], tmem="sync", host_cpu_s=15.0)
+    assert findings(folder, disk + thr_down)["xen"].verdict == verdicts.REFUTED
+    mixed = thr_down + [dict(r, label="t2+pressure", run_id=f"t2-{i}")
+                        for i, r in enumerate(both_up)]
+    f = findings(folder, disk + mixed)["xen"]
+    assert f.verdict == verdicts.DEPENDS and "holds for" in f.reason
+
+
+def test_failed_runs_do_not_count(folder):
+    recs = arm("s", SYNC, tmem="sync") + arm("a", [5000, 5000, 5000], tmem="async",
+                                             status="failed")
+    f = findings(folder, recs)["sync"]
+    assert f.verdict == verdicts.DEPENDS and "n/a" in f.reason

@@ -24,7 +24,8 @@ def experiment_files(quick: bool, folder: Path = EXPERIMENTS) -> list[Path]:
 
 def report(result_dirs: list[Path], out: Path, wall_s: float | None = None) -> Path:
     """Load the results folders, compute the findings, write the report into ``out``."""
-    from harness.debate import arms, report as render, verdicts
+    from harness.debate import arms, verdicts
+    from harness.debate import report as render
 
     try:
         dirs, found_arms = arms.load(result_dirs)

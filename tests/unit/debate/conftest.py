@@ -31,9 +31,12 @@ def record(label: str, i: int, pps: float, *, tmem: str | None = None, iotune=SS
             "workload": {"name": "pressure", "params": {"size_pct_of_ram": 150}},
             "result": {"pages_per_sec": pps, "corrupted_pages": 0},
             "deltas": {"qemu_cpu_s": host_cpu_s, "cpu_system_s": 1.0},
-            "summary": {}, "dilation": {"factor": 30.0, "memcpy": 20.0, "lz4": 45.0}}
+            "summary": {}, "dilation": {"factor": 30.0, "memcpy": 20.0, "lz4": 45.0,
+                                         "guest": {"memcpy": {"ns_per_page": 2000.0}},
+                                         "host": {"memcpy": {"ns_per_page": 100.0}}}}
     if tmem:
         data["backend"] = {"options": {}}
+        data["deltas"].update(backend_puts=1000, backend_gets=1000)
     if disk_read_ms is not None:
         data["summary"]["swap_disk_read_avg_ms"] = disk_read_ms
     if rtt_us is not None:

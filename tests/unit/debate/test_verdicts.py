@@ -106,3 +106,20 @@ def test_failed_runs_do_not_count(folder):
                                              status="failed")
     f = findings(folder, recs)["sync"]
     assert f.verdict == verdicts.DEPENDS and "n/a" in f.reason
+
+
+@pytest.mark.parametrize("rtt_us, verdict, share", [
+    (100, verdicts.REFUTED, "7.3%"), (30, verdicts.DEPENDS, "24%"),
+    (10, verdicts.SUPPORTED, "74%")])
+def test_zero_copy_weighs_the_counted_copies_against_the_round_trip(folder, rtt_us, verdict,
+                                                                    share):
+    # sync, unbatched: PUT 3 guest + 3 host copies, GET 4 + 4; guest memcpy 2 µs, host 0.1 µs
+    # → (6.3 + 8.4) / 2 = 7.35 µs of copies per page moved
+    f = findings(folder, arm("s", SYNC, tmem="sync", rtt_us=rtt_us))["copy"]
+    assert f.verdict == verdict and f"copies are {share} of the round trip" in f.reason
+    assert f.rows[0][1:3] == ("6", "8") and "6 copies per PUT" in f.reason
+
+
+def test_relay_batching_adds_the_pack_copy(folder):
+    f = findings(folder, arm("b", SYNC, tmem="async+batch", rtt_us=100))["copy"]
+    assert f.rows[0][1:3] == ("7", "8")

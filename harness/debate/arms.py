@@ -116,11 +116,18 @@ class Arm:
         return str(self.first.get("guest", {}).get("accel", "?"))
 
     @property
+    def thp(self) -> bool:
+        """The workload asked for transparent huge pages (pressure --thp)."""
+        return bool(self.first.get("workload", {}).get("params", {}).get("thp"))
+
+    @property
     def name(self) -> str:
-        """What the arm is, in the field's words: 'tmem async+batch', 'disk nvme (dilated)'."""
+        """What the arm is, in the field's words: 'tmem async+batch', 'disk nvme (disk ÷30)'."""
         what = f"tmem {self.shape}" if self.technique == "tmem" else self.technique
         if self.technique == "disk":
             what += f" {self.disk}"
+        if self.thp:
+            what += " THP"
         return what + (f" (disk ÷{self.divisor:g})" if self.dilated else "")
 
     def values(self, metric: str) -> list[float]:

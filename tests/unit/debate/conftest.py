@@ -19,7 +19,8 @@ TMEM = {"sync": {"mode": "sync", "batch": "1", "prefetch": "0"},
 def record(label: str, i: int, pps: float, *, tmem: str | None = None, iotune=SSD,
            divisor: float = 1.0, disk_read_ms: float | None = None, rtt_us: float | None = None,
            host_cpu_s: float = 10.0, wall_s: float = 20.0, frames: float | None = None,
-           accel: str = "tcg", status: str = "passed") -> dict:
+           accel: str = "tcg", status: str = "passed", thp: bool = False,
+           deltas: dict | None = None) -> dict:
     guest = {"accel": accel, "memory_mib": 160, "vcpus": 1, "swap_mib": 512,
              "swap_iotune_requested": iotune,
              "swap_iotune_scale": {"setting": "tcg" if divisor != 1 else "none",
@@ -28,7 +29,7 @@ def record(label: str, i: int, pps: float, *, tmem: str | None = None, iotune=SS
              "zswap_parameters": {"enabled": "N"}}
     data = {"run_id": f"{label}+pressure-i{i}", "label": f"{label}+pressure", "iteration": i,
             "status": status, "guest": guest, "workload_wall_s": wall_s,
-            "workload": {"name": "pressure", "params": {"size_pct_of_ram": 150}},
+            "workload": {"name": "pressure", "params": {"size_pct_of_ram": 150, "thp": thp}},
             "result": {"pages_per_sec": pps, "corrupted_pages": 0},
             "deltas": {"qemu_cpu_s": host_cpu_s, "cpu_system_s": 1.0},
             "summary": {}, "dilation": {"factor": 30.0, "memcpy": 20.0, "lz4": 45.0,
@@ -37,6 +38,7 @@ def record(label: str, i: int, pps: float, *, tmem: str | None = None, iotune=SS
     if tmem:
         data["backend"] = {"options": {}}
         data["deltas"].update(backend_puts=1000, backend_gets=1000)
+    data["deltas"].update(deltas or {})
     if disk_read_ms is not None:
         data["summary"]["swap_disk_read_avg_ms"] = disk_read_ms
     if rtt_us is not None:

@@ -123,3 +123,29 @@ def test_zero_copy_weighs_the_counted_copies_against_the_round_trip(folder, rtt_
 def test_relay_batching_adds_the_pack_copy(folder):
     f = findings(folder, arm("b", SYNC, tmem="async+batch", rtt_us=100))["copy"]
     assert f.rows[0][1:3] == ("7", "8")
+
+
+def thp_arm(reject_compound, fault_alloc=40):
+    return arm("thp", [500, 510], tmem="sync", thp=True, deltas={
+        "tmem_reject_compound": reject_compound, "thp_fault_alloc": fault_alloc,
+        "thp_swpout": reject_compound, "thp_swpout_fallback": 0,
+        "succ_stores": 9000, "pswpout": 1000 + 512 * reject_compound})
+
+
+@pytest.mark.parametrize("rejects, verdict, words", [
+    (10, verdicts.SUPPORTED, "33.9% of the pages swapped out went past tmem"),
+    (0, verdicts.REFUTED, "split before swap-out"),
+])
+def test_four_k_share_of_swap_that_bypasses_tmem_as_huge_pages(folder, rejects, verdict,
+                                                               words):
+    # 10 huge pages = 5120 base pages of 9000 + 1000 + 5120 swapped out
+    f = findings(folder, thp_arm(rejects) + arm("s", SYNC, tmem="sync"))
+    assert f["4k"].verdict == verdict and words in f["4k"].reason
+    assert f["4k"].rows[0][0] == "tmem sync THP"
+    # the THP arm is not a sync arm of the other findings
+    assert all("THP" not in row[0] for row in f["sync"].rows)
+
+
+def test_four_k_without_huge_pages_is_not_measured(folder):
+    f = findings(folder, thp_arm(0, fault_alloc=0))["4k"]
+    assert f.verdict == verdicts.NOT_MEASURED and "no huge pages" in f.reason

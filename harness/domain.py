@@ -8,6 +8,8 @@ from pathlib import Path
 
 QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 TMEM_CHANNEL = "org.tmemlab.tmem.0"
+# A second port to the same backend, its own namespace (workloads.TmemPools).
+POOLS_CHANNEL = "org.tmemlab.pools.0"
 ET.register_namespace("qemu", QEMU_NS)
 
 # libvirt <iotune> children a swap disk may set (values are per second).
@@ -31,6 +33,7 @@ class DomainSpec:
     ssh_port: int | None
     swap_iotune: dict = field(default_factory=dict)
     swap_cache: str = "none"        # O_DIRECT: the host page cache must not absorb swap I/O
+    pools_socket: Path | None = None  # the backend socket behind POOLS_CHANNEL, if any
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -78,11 +81,12 @@ def domain_xml(spec: DomainSpec) -> str:
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=str(spec.console_log))
     _sub(serial, "target", port="0")
-    if spec.tmem_socket is not None:
-        channel = _sub(devices, "channel", type="unix")
-        source = _sub(channel, "source", mode="connect", path=str(spec.tmem_socket))
-        _sub(source, "reconnect", enabled="yes", timeout="1")
-        _sub(channel, "target", type="virtio", name=TMEM_CHANNEL)
+    for path, name in ((spec.tmem_socket, TMEM_CHANNEL), (spec.pools_socket, POOLS_CHANNEL)):
+        if path is not None:
+            channel = _sub(devices, "channel", type="unix")
+            source = _sub(channel, "source", mode="connect", path=str(path))
+            _sub(source, "reconnect", enabled="yes", timeout="1")
+            _sub(channel, "target", type="virtio", name=name)
     _sub(devices, "controller", type="usb", model="none")
     _sub(devices, "memballoon", model="none")
     if spec.ssh_port is not None:

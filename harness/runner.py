@@ -68,7 +68,17 @@ def needs_backend(exp: Experiment, prep: Prepared) -> bool:
     explicit = exp.backend.get("enabled")
     if explicit is not None:
         return explicit
-    return bool(exp.backend) or any(tmem_capable(k) for k in prep.kernels.values())
+    return bool(exp.backend) or any(tmem_capable(k) for k in prep.kernels.values()) \
+        or any(pools_channel(w.name) for w in exp.workloads)
+
+
+def pools_channel(workload: str) -> bool:
+    """The workload talks to the backend over a port of its own (workloads.TmemPools)."""
+    return getattr(WORKLOADS[workload], "channel", None) == "pools"
+
+
+# The pools port's guest namespace: its own quota, never the frontswap guest's pages.
+POOLS_QUOTA_MIB = 256
 
 
 def prepare(exp: Experiment, hv: Hypervisor, accel_override: str | None) -> Prepared:
@@ -109,6 +119,7 @@ class RunContext:
         self.work = Path(tempfile.mkdtemp(prefix="r", dir=scratch))
         # Domain and backend guest name: '+' (label separator) is not allowed by the backend.
         self.name = f"tmemlab-{os.getpid()}-{run.run_id}".replace("+", ".")[:64]
+        self.pools_name = self.name[:58] + ".pools"
         self.console_log = self.work / "console.log"
         self.guest: Guest | None = None
         self.dom = None
@@ -126,6 +137,10 @@ class RunContext:
             # The channel's socket must exist for libvirt to accept the domain; a bound,
             # never-listening socket refuses QEMU, which retries each second.
             placeholder_socket(self.work / "tmem.sock")
+        pools = None
+        if pools_channel(self.run.workload.name) and self.prep.backend is not None:
+            pools = self.work / "pools.sock"
+            self.prep.backend.add_guest(self.pools_name, pools, swap_mib=POOLS_QUOTA_MIB)
         swap = None
         if self.swap_mib() > 0:
             swap = self.work / "swap.raw"
@@ -138,7 +153,7 @@ class RunContext:
             cmdline=self.domain_cmdline(),
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
-            swap_iotune=self.iotune(), swap_cache=self.exp.swap["cache"])
+            swap_iotune=self.iotune(), swap_cache=self.exp.swap["cache"], pools_socket=pools)
 
     def domain_cmdline(self) -> str:
         """The whole kernel command line the guest boots with."""
@@ -203,6 +218,8 @@ class RunContext:
         self.hv.destroy(self.name)
         if self.prep.backend is not None:
             self.prep.backend.remove_guest(self.name)
+            if pools_channel(self.run.workload.name):
+                self.prep.backend.remove_guest(self.pools_name)
         shutil.rmtree(self.work, ignore_errors=True)
 
 
@@ -320,6 +337,8 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
         try:
             record["backend"] = {"options": backend.options,
                                  "guest": backend.guest_stats(ctx.name)}
+            if pools_channel(run.workload.name):
+                record["backend"]["pools_guest"] = backend.guest_stats(ctx.pools_name)
         except Exception as exc:  # the backend may be down after a fault test
             record["backend"] = {"options": backend.options, "error": str(exc)}
     record["result"] = result

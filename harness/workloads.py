@@ -223,4 +223,49 @@ class StressNg:
         return result, None
 
 
-WORKLOADS = {w.name: w for w in (Pressure(), StressNg())}
+POOL_SIZES = ("4K", "8K", "16K", "32K", "64K", "128K", "256K", "512K", "1M", "2M")
+POOLS_PARAMS = {
+    "sizes": Param(lambda v: isinstance(v, list) and bool(v) and all(x in POOL_SIZES for x in v),
+                   "a list of page sizes from " + ", ".join(POOL_SIZES), "--sizes"),
+    "bytes": Param(lambda v: isinstance(v, str) and bool(SIZE.match(v)), "like 8M", "--bytes"),
+    "batch": Param(_is_int(1, 1024), "1..1024", "--batch"),
+    "seed": Param(_is_int(0, 2**63), "an integer", "--seed"),
+}
+
+
+class TmemPools:
+    """Pages of 4 KiB … 2 MiB through the host backend from inside the guest, over a port
+    of their own (guest_images/tools/pools.c): PUT, GET verified byte for byte, FLUSH,
+    unbatched and batched. The runner wires the port when a workload has ``channel``."""
+    name = "tmem-pools"
+    binary = "/usr/local/bin/tmemlab-pools"
+    channel = "pools"
+
+    def validate(self, params: dict) -> None:
+        _check(params, POOLS_PARAMS)
+
+    def command(self, params: dict) -> str:
+        argv = [self.binary]
+        for key, value in params.items():
+            argv += [POOLS_PARAMS[key].flag, ",".join(value) if key == "sizes" else str(value)]
+        return shlex.join(argv)
+
+    def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
+        if status < -1:
+            return {"signal": signal_name(-status)}, killed_by(self.name, -status)
+        try:
+            result = json.loads(stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            tail = (stderr or stdout).strip().splitlines()[-3:]
+            return {}, f"tmemlab-pools printed no JSON result (exit {status}): {' | '.join(tail)}"
+        if result.get("corrupted_pages"):
+            return result, f"{result['corrupted_pages']} corrupted pages"
+        lingering = [r["page_size"] for r in result.get("sizes", []) if not r["gone_after_flush"]]
+        if lingering:
+            return result, f"pages still there after FLUSH (page sizes {lingering})"
+        if status != 0:
+            return result, f"tmemlab-pools exited {status}"
+        return result, None
+
+
+WORKLOADS = {w.name: w for w in (Pressure(), StressNg(), TmemPools())}

@@ -137,44 +137,76 @@ def thp_bypass(data: dict) -> dict | None:
             "share": bypass / out_pages if out_pages else 0.0}
 
 
+def pool_results(arms: list[Arm]) -> list[tuple[Arm, dict]]:
+    """(arm, one size × mode result of guest_images/tools/pools.c) for every passed run."""
+    return [(a, size) for a in arms if a.first.get("workload", {}).get("name") == "tmem-pools"
+            for r in a.passed for size in r.data.get("result", {}).get("sizes", [])]
+
+
+def _size(n: int) -> str:
+    return f"{n >> 20} MiB" if n >= 1 << 20 else f"{n >> 10} KiB"
+
+
+def _pools_verdict(pools: list[tuple[Arm, dict]]) -> tuple[bool | None, str]:
+    """(every size moved and verified, a sentence); None when no pool run exists."""
+    if not pools:
+        return None, "the large-page pool runs are missing (experiments/debate/pools.yaml)"
+    sizes = sorted({p["page_size"] for _a, p in pools})
+    bad = sorted({p["page_size"] for _a, p in pools
+                  if p["corrupted"] or not p["gone_after_flush"] or not p["get"]["pages"]})
+    span = f"{_size(sizes[0])} … {_size(sizes[-1])}"
+    if bad:
+        return False, f"pages of {', '.join(map(_size, bad))} failed end to end"
+    return True, f"pages of {span} went guest → host → guest verified, batched and not"
+
+
 def four_k(arms: list[Arm]) -> Finding:
     base = dict(key="4k", title="4K-only",
                 objection="frontswap moves one 4 KiB page per call: huge pages cannot use it.",
                 reply="the ABI already takes other page sizes (the host pools accept "
                       "4 KiB … 2 MiB).",
-                measured="the swap path with transparent huge pages (pressure --thp, "
-                         "CONFIG_THP_SWAP): huge pages swapped out whole, rejected by the "
-                         "frontend (tmem reject_compound) and written to disk instead, as a "
-                         "share of the pages swapped out; vmstat thp_swpout, "
-                         "thp_swpout_fallback, thp_fault_alloc beside it")
+                measured="(1) the ABI: pools of 4 KiB … 2 MiB from inside the guest over a "
+                         "port of their own to the same backend (tmemlab-pools: PUT, GET "
+                         "verified byte for byte, FLUSH; unbatched and batched); (2) the swap "
+                         "path with transparent huge pages (pressure --thp, CONFIG_THP_SWAP): "
+                         "huge pages swapped out whole, rejected by the frontend (tmem "
+                         "reject_compound) and written to disk instead, as a share of the "
+                         "pages swapped out")
+    pools = pool_results(arms)
+    abi_ok, abi = _pools_verdict(pools)
+    rows = [(a.name, f"pool {_size(p['page_size'])}" + (f" ×{p['batch']}" if p["batched"]
+                                                           else ""),
+             f"{p['put']['bytes_per_sec'] / 1e6:.3g} MB/s", f"{p['get']['bytes_per_sec'] / 1e6:.3g}"
+             f" MB/s", f"{p['put']['lat_us']['p50']:.3g} / {p['get']['lat_us']['p50']:.3g}",
+             str(p["corrupted"])) for a, p in pools]
     thp = [a for a in arms if a.thp and a.technique == "tmem"]
     measured = [(a, b) for a in thp for r in a.passed if (b := thp_bypass(r.data))]
+    rows += [(a.name, "swap path, THP", f"{b['thp_fault_alloc']} THP faults",
+              f"{b['thp_swpout']} THP swapped whole", f"{b['reject_compound']} rejected",
+              f"{100 * b['share']:.3g}% of {b['swapped_out_pages']} pages bypass tmem")
+             for a, b in measured]
+    header = ("arm", "what", "PUT", "GET", "p50 µs PUT / GET (per request)", "corrupted")
     if not measured:
-        return Finding(**base, verdict=NOT_MEASURED,
-                       reason="needs a tmem arm running the workload with thp: true "
+        verdict = NOT_MEASURED if abi_ok is None else DEPENDS if abi_ok else SUPPORTED
+        return Finding(**base, verdict=verdict, header=header, rows=tuple(rows),
+                       reason=f"{abi}; the swap path with huge pages was not measured "
                               "(experiments/debate/thp.yaml)")
-    rows = tuple((a.name, str(b["thp_fault_alloc"]), str(b["thp_swpout"]),
-                  str(b["thp_swpout_fallback"]), str(b["reject_compound"]),
-                  str(b["swapped_out_pages"]), f"{100 * b['share']:.3g}%")
-                 for a, b in measured)
     share = stats.amean([b["share"] for _a, b in measured])
     allocated = sum(b["thp_fault_alloc"] or 0 for _a, b in measured)
-    pools = "the large-page pool tool is not part of this report yet, so the reply's ABI " \
-            "claim is not tested end to end"
     if not allocated:
-        verdict, reason = NOT_MEASURED, "the guest allocated no huge pages (thp_fault_alloc 0)"
-    elif share >= BYPASS_MATTERS:
-        verdict = SUPPORTED
-        reason = (f"{100 * share:.3g}% of the pages swapped out went past tmem to disk as "
-                  f"whole huge pages; {pools}")
+        return Finding(**base, verdict=NOT_MEASURED, header=header, rows=tuple(rows),
+                       reason=f"{abi}; the guest allocated no huge pages (thp_fault_alloc 0)")
+    path = (f"in the 6.1 swap path {100 * share:.3g}% of the pages swapped out went past tmem "
+            f"to disk as whole huge pages" if share >= BYPASS_MATTERS else
+            f"huge pages were allocated ({allocated}) but only {100 * share:.3g}% of swapped "
+            "pages bypassed tmem: they were split before swap-out")
+    if share >= BYPASS_MATTERS:
+        verdict = DEPENDS if abi_ok else SUPPORTED
     else:
-        verdict = REFUTED
-        reason = (f"huge pages were allocated ({allocated}) but only {100 * share:.3g}% of "
-                  f"swapped pages bypassed tmem: they were split before swap-out; {pools}")
-    return Finding(**base, verdict=verdict, reason=reason,
-                   header=("arm", "thp_fault_alloc", "thp_swpout", "thp_swpout_fallback",
-                           "reject_compound", "pages swapped out", "bypassing tmem"),
-                   rows=rows, numbers={"share": share})
+        verdict = REFUTED if abi_ok in (True, None) else SUPPORTED
+    return Finding(**base, verdict=verdict, reason=f"{abi}; {path}", header=header,
+                   rows=tuple(rows), numbers={"thp_bypass_share": share,
+                                              "pools_verified": abi_ok})
 
 
 def synchronous(arms: list[Arm]) -> Finding:

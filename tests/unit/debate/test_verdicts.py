@@ -149,3 +149,29 @@ def test_four_k_share_of_swap_that_bypasses_tmem_as_huge_pages(folder, rejects, 
 def test_four_k_without_huge_pages_is_not_measured(folder):
     f = findings(folder, thp_arm(0, fault_alloc=0))["4k"]
     assert f.verdict == verdicts.NOT_MEASURED and "no huge pages" in f.reason
+
+
+def pools_arm(corrupted=0, gone=True):
+    sizes = [{"page_size": s, "batched": b, "batch": 32 if b else 1, "pages": 8,
+              "corrupted": corrupted if s == 2097152 else 0, "gone_after_flush": gone,
+              "put": {"pages": 8, "bytes_per_sec": 1e8, "lat_us": {"p50": 50.0}},
+              "get": {"pages": 8, "bytes_per_sec": 2e8, "lat_us": {"p50": 40.0}}}
+             for s in (4096, 65536, 2097152) for b in (False, True)]
+    recs = arm("pools", [0], tmem="sync")
+    recs[0]["workload"]["name"] = "tmem-pools"
+    recs[0]["result"] = {"sizes": sizes, "corrupted_pages": corrupted}
+    return recs
+
+
+def test_four_k_pools_verified_and_thp_bypassing_means_depends(folder):
+    f = findings(folder, pools_arm() + thp_arm(10))["4k"]
+    assert f.verdict == verdicts.DEPENDS
+    assert "pages of 4 KiB … 2 MiB went guest → host → guest verified" in f.reason
+    assert "33.9%" in f.reason and len(f.rows) == 6 + 2
+
+
+def test_four_k_pools_alone_answer_the_abi_half(folder):
+    f = findings(folder, pools_arm())["4k"]
+    assert f.verdict == verdicts.DEPENDS and "not measured" in f.reason
+    bad = findings(folder, pools_arm(corrupted=1))["4k"]
+    assert bad.verdict == verdicts.SUPPORTED and "2 MiB failed end to end" in bad.reason

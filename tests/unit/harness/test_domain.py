@@ -45,3 +45,12 @@ def test_kvm_and_optional_devices():
     assert root.findall("devices/disk") == []
     assert root.find("devices/channel") is None
     assert root.find(f"{{{QEMU_NS}}}commandline") is None
+
+
+def test_pools_port_is_a_second_channel_to_its_own_socket():
+    from harness.domain import POOLS_CHANNEL
+    root = ET.fromstring(domain_xml(spec(pools_socket=Path("/w/pools.sock"))))
+    channels = {c.find("target").get("name"): c.find("source").get("path")
+                for c in root.findall("devices/channel")}
+    assert channels == {TMEM_CHANNEL: "/w/tmem.sock", POOLS_CHANNEL: "/w/pools.sock"}
+    assert len(ET.fromstring(domain_xml(spec())).findall("devices/channel")) == 1

@@ -108,3 +108,19 @@ def test_stress_ng_all_methods_is_noted():
 def test_stress_ng_killed_by_a_signal_says_so(status, err, reason):
     _res, failure = STRESS.parse(status, STRESS_OUT, err)
     assert failure.startswith(reason) and "data loss" in failure
+
+
+def test_tmem_pools_command_and_result():
+    from harness.workloads import WORKLOADS
+    w = WORKLOADS["tmem-pools"]
+    w.validate({"sizes": ["4K", "2M"], "bytes": "8M", "batch": 16})
+    with pytest.raises(ValueError, match="sizes"):
+        w.validate({"sizes": ["3K"]})
+    assert w.command({"sizes": ["4K", "2M"], "bytes": "8M"}) == \
+        "/usr/local/bin/tmemlab-pools --sizes 4K,2M --bytes 8M"
+    ok = '{"sizes": [{"page_size": 4096, "gone_after_flush": true}], "corrupted_pages": 0}'
+    assert w.parse(0, ok, "") == (json.loads(ok), None)
+    assert w.parse(3, ok.replace('"corrupted_pages": 0', '"corrupted_pages": 2'), "")[1] == \
+        "2 corrupted pages"
+    assert "after FLUSH" in w.parse(0, ok.replace("true", "false"), "")[1]
+    assert "no JSON" in w.parse(1, "", "tmemlab-pools: no virtio-serial port named x")[1]

@@ -45,11 +45,12 @@ run-experiment: setup
 
 # The four 2011 objections to frontswap and the Xen claim, each with a verdict computed
 # from the runs: results/debate-<stamp>/DEBATE.md and debate.html (README "The debate").
+DEBATE_RESULTS ?= results
 debate: setup
-	$(TMEMLAB) debate
+	$(TMEMLAB) debate --results $(DEBATE_RESULTS)
 
 debate-quick: setup
-	$(TMEMLAB) debate --quick
+	$(TMEMLAB) debate --quick --results $(DEBATE_RESULTS)
 
 # Everything: unit, functional (real sockets, tools, Chromium) and e2e (real guests).
 test: setup

@@ -102,6 +102,18 @@ def killed_by(workload: str, signo: int) -> str:
     return f"{workload} killed by {name}" + (f" ({meaning})" if meaning else "")
 
 
+def json_result(tool: str, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
+    """The one JSON object a guest tool prints last, or the failure: the signal that
+    killed it (a negative status, harness.guest.Guest.run), or no JSON with its output tail."""
+    if status < -1:
+        return {"signal": signal_name(-status)}, killed_by(tool, -status)
+    try:
+        return json.loads(stdout.strip().splitlines()[-1]), None
+    except (IndexError, json.JSONDecodeError):
+        tail = (stderr or stdout).strip().splitlines()[-3:]
+        return {}, f"{tool} printed no JSON result (exit {status}): {' | '.join(tail)}"
+
+
 class Pressure:
     name = "pressure"
     binary = "/usr/local/bin/pressure"
@@ -131,13 +143,9 @@ class Pressure:
     def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
         """(result, failure reason or None). Exit 3 = corrupted pages (JSON still printed);
         a negative status is the signal that killed it (harness.guest.Guest.run)."""
-        if status < -1:
-            return {"signal": signal_name(-status)}, killed_by(self.name, -status)
-        try:
-            result = json.loads(stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            tail = (stderr or stdout).strip().splitlines()[-3:]
-            return {}, f"pressure printed no JSON result (exit {status}): {' | '.join(tail)}"
+        result, failure = json_result(self.name, status, stdout, stderr)
+        if failure:
+            return result, failure
         corrupted = result.get("corrupted_pages")
         if corrupted is None:
             return result, "pressure result has no corrupted_pages"
@@ -251,13 +259,9 @@ class TmemPools:
         return shlex.join(argv)
 
     def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
-        if status < -1:
-            return {"signal": signal_name(-status)}, killed_by(self.name, -status)
-        try:
-            result = json.loads(stdout.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            tail = (stderr or stdout).strip().splitlines()[-3:]
-            return {}, f"tmemlab-pools printed no JSON result (exit {status}): {' | '.join(tail)}"
+        result, failure = json_result("tmemlab-pools", status, stdout, stderr)
+        if failure:
+            return result, failure
         if result.get("corrupted_pages"):
             return result, f"{result['corrupted_pages']} corrupted pages"
         lingering = [r["page_size"] for r in result.get("sizes", []) if not r["gone_after_flush"]]

@@ -247,6 +247,20 @@ static void expect(int32_t status, int32_t want, const char *what)
 	}
 }
 
+/*
+ * Batch entry header k of a request for pages first.. (oid 1): @size bytes of
+ * page follow each entry of a PUT_BATCH, nothing for GET/FLUSH (size 0).
+ * Returns where the next entry goes.
+ */
+static unsigned char *entry(unsigned char *p, uint64_t index, uint32_t size)
+{
+	memset(p, 0, ENTRY);
+	put64(p, 1);
+	put32(p + 24, index);
+	put32(p + 28, size);
+	return p + ENTRY + size;
+}
+
 static void run_pool(struct result *r, uint64_t seed, unsigned char *page)
 {
 	unsigned int shift = __builtin_ctzll(r->size) - 12, b = r->batch;
@@ -270,12 +284,9 @@ static void run_pool(struct result *r, uint64_t seed, unsigned char *page)
 		} else {
 			unsigned char *p = tx + HDR;
 
-			for (unsigned int k = 0; k < n; k++, p += ENTRY + r->size) {
-				memset(p, 0, ENTRY);
-				put64(p, 1);
-				put32(p + 24, i + k);
-				put32(p + 28, r->size);
+			for (unsigned int k = 0; k < n; k++) {
 				fill(p + ENTRY, r->size, seed, i + k);
+				p = entry(p, i + k, r->size);
 			}
 			header(OP_PUT_BATCH, pool, n, 0, p - (tx + HDR));
 			t0 = now_ns();
@@ -299,11 +310,8 @@ static void run_pool(struct result *r, uint64_t seed, unsigned char *page)
 		} else {
 			unsigned char *p = tx + HDR, *q;
 
-			for (unsigned int k = 0; k < n; k++, p += ENTRY) {
-				memset(p, 0, ENTRY);
-				put64(p, 1);
-				put32(p + 24, i + k);
-			}
+			for (unsigned int k = 0; k < n; k++)
+				p = entry(p, i + k, 0);
 			header(OP_GET_BATCH, pool, n, 0, n * ENTRY);
 			t0 = now_ns();
 			expect(call(&len), ST_OK, "GET_BATCH");
@@ -330,11 +338,8 @@ static void run_pool(struct result *r, uint64_t seed, unsigned char *page)
 		} else {
 			unsigned char *p = tx + HDR;
 
-			for (unsigned int k = 0; k < n; k++, p += ENTRY) {
-				memset(p, 0, ENTRY);
-				put64(p, 1);
-				put32(p + 24, i + k);
-			}
+			for (unsigned int k = 0; k < n; k++)
+				p = entry(p, i + k, 0);
 			header(OP_FLUSH_BATCH, pool, n, 0, n * ENTRY);
 			t0 = now_ns();
 			expect(call(NULL), ST_OK, "FLUSH_BATCH");

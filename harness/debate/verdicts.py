@@ -160,6 +160,15 @@ def _pools_verdict(pools: list[tuple[Arm, dict]]) -> tuple[bool | None, str]:
     return True, f"pages of {span} went guest → host → guest verified, batched and not"
 
 
+def _gain_rows(tests: list[Test], extra=lambda arm: ()) -> tuple[tuple[str, ...], ...]:
+    """The reference arm's row, then one per tested arm: name, mean, extra cells, gain
+    against the reference, Holm-adjusted p."""
+    ref = tests[0].base
+    return ((ref.name, _num(tests[0].base_mean), *extra(ref), "reference", ""),) + tuple(
+        (t.new.name, _num(t.new_mean), *extra(t.new),
+         "–" if t.gain_pct is None else f"{t.gain_pct:+.1f}%", _num(t.p_adj)) for t in tests)
+
+
 def four_k(arms: list[Arm]) -> Finding:
     base = dict(key="4k", title="4K-only",
                 objection="frontswap moves one 4 KiB page per call: huge pages cannot use it.",
@@ -223,11 +232,8 @@ def synchronous(arms: list[Arm]) -> Finding:
                        reason="needs a tmem sync arm and at least one async arm")
     tests = holm([test(sync[0], a) for a in asyncs])
     verdict, reason = _pairwise_verdict(tests, "throughput")
-    rows = [(sync[0].name, _num(tests[0].base_mean), "reference", "")] + [
-        (t.new.name, _num(t.new_mean), f"{t.gain_pct:+.1f}%" if t.gain_pct is not None
-         else "–", _num(t.p_adj)) for t in tests]
     return Finding(**base, verdict=verdict, reason=reason,
-                   header=("arm", "pages/s", "vs sync", "p (Holm)"), rows=tuple(rows),
+                   header=("arm", "pages/s", "vs sync", "p (Holm)"), rows=_gain_rows(tests),
                    plots=("throughput",),
                    numbers={t.new.name: {"gain_pct": t.gain_pct, "p_adj": t.p_adj}
                             for t in tests})
@@ -359,14 +365,10 @@ def batching(arms: list[Arm]) -> Finding:
     verdict, reason = _pairwise_verdict(tests, "throughput")
     frames = {a.name: a.mean("tmem_frames_per_page") for a in [plain[0], *batched]}
     reason += "; frames per page " + ", ".join(f"{k}: {_num(v)}" for k, v in frames.items())
-    rows = [(plain[0].name, _num(tests[0].base_mean), _num(frames[plain[0].name]),
-             "reference", "")] + [
-        (t.new.name, _num(t.new_mean), _num(frames[t.new.name]),
-         f"{t.gain_pct:+.1f}%" if t.gain_pct is not None else "–", _num(t.p_adj))
-        for t in tests]
     return Finding(**base, verdict=verdict, reason=reason,
                    header=("arm", "pages/s", "frames/page", "vs unbatched", "p (Holm)"),
-                   rows=tuple(rows), plots=("throughput",),
+                   rows=_gain_rows(tests, lambda a: (_num(frames[a.name]),)),
+                   plots=("throughput",),
                    numbers={"frames_per_page": frames})
 
 

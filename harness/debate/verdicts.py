@@ -250,8 +250,8 @@ def disk_access(arms: list[Arm]) -> Finding:
                       "disk access.",
                 measured="tmem sync round trip per page (mm/tmem.c tmem_rtt, guest clock) "
                          "against the guest's swap disk read latency per request (block layer "
-                         "ticks ÷ reads) for each disk class (libvirt iotune limits), and "
-                         "the workload throughput of each")
+                         "ticks ÷ reads) for each disk class (libvirt iotune limits), and the "
+                         "workload throughput of tmem sync and async+batch against each")
     sync = _tmem(arms, "sync")
     disks = [a for a in arms if a.technique == "disk" and a.mean("swap_disk_read_avg_ms")]
     rtt = sync[0].mean("tmem_rtt_avg_us") if sync else None
@@ -259,13 +259,17 @@ def disk_access(arms: list[Arm]) -> Finding:
         return Finding(**base, verdict=NOT_MEASURED,
                        reason="needs a tmem sync arm with round-trip counters and disk arms "
                               "that read from swap")
-    tests = holm([test(d, sync[0]) for d in disks])
+    # Throughput crossover: tmem sync and the batched async shape against every disk arm.
+    shapes = [sync[0]] + [a for a in _async(arms) if "+batch" in a.shape][:1]
+    tests = holm([test(d, t) for t in shapes for d in disks])
+    by = {(t.base, t.new): t for t in tests}
     rows, ratios = [], {}
-    for d, t in zip(disks, tests):
+    for d in disks:
         lat_us = d.mean("swap_disk_read_avg_ms") * 1000
         ratios[d] = lat_us / rtt
-        rows.append((d.name, _num(lat_us), _num(rtt), f"{ratios[d]:.3g}×", _num(t.base_mean),
-                     _num(t.new_mean), t.text()))
+        rows.append((d.name, _num(lat_us), _num(rtt), f"{ratios[d]:.3g}×",
+                     _num(d.mean(THROUGHPUT)),
+                     *(by[(d, t)].text() for t in shapes)))
     # Dilated arms keep real hardware's CPU-to-disk cost ratio: judge on them when present.
     judged = [d for d in disks if d.dilated] or disks
     which = "dilated disk arms" if judged[0].dilated else "undilated disk arms"
@@ -273,9 +277,10 @@ def disk_access(arms: list[Arm]) -> Finding:
     judged.sort(key=lambda d: order.get(d.disk, len(order)))
     far = [d for d in judged if ratios[d] >= ORDERS_OF_MAGNITUDE]
     near = [d for d in judged if ratios[d] < ONE_ORDER]
-    slower = [t.base.name for t in tests if t.base in judged and t.better]
-    crossover = (f"; tmem sync throughput beats {', '.join(slower)}" if slower else
-                 "; tmem sync throughput beats no disk arm")
+    crossover = "".join(
+        f"; {t.name} throughput beats "
+        + (", ".join(d.name for d in judged if by[(d, t)].better) or "no disk arm")
+        for t in shapes)
     if len(far) == len(judged):
         verdict = SUPPORTED
         reason = f"disk read ≥ {ORDERS_OF_MAGNITUDE:g}× the tmem round trip for every class"
@@ -287,8 +292,8 @@ def disk_access(arms: list[Arm]) -> Finding:
         reason = "; ".join(f"{d.disk}: {ratios[d]:.3g}×" for d in judged)
     reason += f" ({which}; tmem sync round trip {rtt:.3g} µs){crossover}"
     return Finding(**base, verdict=verdict, reason=reason,
-                   header=("disk arm", "disk read µs", "tmem rtt µs", "disk ÷ tmem",
-                           "disk pages/s", "tmem sync pages/s", "tmem vs disk"),
+                   header=("disk arm", "disk read µs", "tmem sync rtt µs", "disk ÷ tmem",
+                           "disk pages/s", *(f"{t.name} vs disk" for t in shapes)),
                    rows=tuple(rows), plots=("latency", "throughput"),
                    numbers={d.name: {"disk_read_us": round(d.mean("swap_disk_read_avg_ms")
                                                            * 1000, 3),
@@ -407,33 +412,45 @@ def xen_claim(arms: list[Arm]) -> Finding:
     thr = holm([test(d, t) for d, t in pairs])
     cpu_p = stats.holm([stats.welch_p_ratio(host_utilization(d), host_utilization(t))
                         for d, t in pairs])
-    rows, both, thr_down = [], [], []
+    held: dict[str, list[str]] = {}
+    failed: dict[str, list[str]] = {}
     for (d, t), tt, cp in zip(pairs, thr, cpu_p):
         ud, ut = host_utilization(d), host_utilization(t)
         cpu_up = bool(ud and ut) and stats.significant(cp) and stats.amean(ut) > stats.amean(ud)
         if cpu_up and tt.better:
-            both.append(f"{t.name} vs {d.name}")
-        if not tt.better:
-            thr_down.append(f"{t.name} vs {d.name}")
-        rows.append((t.name, d.name,
-                     f"{_num(stats.amean(ud) if ud else None)} → "
-                     f"{_num(stats.amean(ut) if ut else None)}",
-                     "up" if cpu_up else "not up", tt.text(),
-                     _num(t.mean("guest_sys_us_per_swapped_page")),
-                     _num(d.mean("guest_sys_us_per_swapped_page"))))
-    if len(both) == len(pairs):
+            held.setdefault(t.name, []).append(d.name)
+        else:
+            why = "throughput not up" if not tt.better else "CPU not up"
+            failed.setdefault(t.name, []).append(f"{d.name} ({why})")
+    n_held = sum(map(len, held.values()))
+    if n_held == len(pairs):
         verdict, reason = SUPPORTED, "CPU and throughput both significantly up in every pair"
-    elif not both and len(thr_down) == len(pairs):
+    elif not n_held and not any(tt.better for tt in thr):
         verdict, reason = REFUTED, "throughput not significantly up in any pair"
     else:
         verdict = DEPENDS
-        reason = (f"holds for {', '.join(both) or 'no pair'}; not for "
-                  f"{', '.join(thr_down) or 'the rest (CPU not up)'}")
+        reason = "; ".join(f"{t}: holds against {', '.join(held.get(t, [])) or 'none'}"
+                           + (f", not against {', '.join(failed[t])}" if t in failed else "")
+                           for t in dict.fromkeys(t.name for _d, t in pairs))
+    shown = list(dict.fromkeys([d for d, _t in pairs] + [t for _d, t in pairs]))
+    rows = tuple((a.name, _num(a.mean(THROUGHPUT)),
+                  _num(stats.amean(u)) if (u := host_utilization(a)) else "–",
+                  _num(a.mean("cpu_user_s") + a.mean("cpu_system_s")
+                       if a.mean("cpu_user_s") is not None and a.mean("cpu_system_s")
+                       is not None else None),
+                  _num(stats.amean(h)) if (h := [v for r in a.passed
+                                                 if (v := host_cpu_s(r.data)) is not None])
+                  else "–",
+                  _num(a.mean("guest_sys_us_per_swapped_page")),
+                  _num(a.mean("host_cpu_us_per_swapped_page"))) for a in shown)
     return Finding(**base, verdict=verdict, reason=reason,
-                   header=("tmem arm", "disk arm", "host CPU cores (disk → tmem)", "CPU",
-                           "throughput vs disk", "guest sys µs/page tmem",
-                           "guest sys µs/page disk"),
-                   rows=tuple(rows), plots=("cpu_throughput",))
+                   header=("arm", "pages/s", "host CPU cores busy", "guest CPU s",
+                           "host CPU s", "guest sys µs / swapped page",
+                           "host CPU µs / swapped page"),
+                   rows=rows, plots=("cpu_throughput",),
+                   numbers={f"{t.name} vs {d.name}": {"throughput": tt.text(),
+                                                      "cpu_p_adj": cp}
+                            for (d, t), tt, cp in zip(pairs, thr, cpu_p)})
 
 
 FINDINGS = (four_k, synchronous, disk_access, zero_copy, batching, xen_claim)

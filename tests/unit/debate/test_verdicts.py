@@ -63,6 +63,14 @@ def test_disk_access_depends_when_only_slow_classes_are_far_behind(folder):
     assert "beats disk hdd (disk ÷30)" in f.reason   # the crossover, from throughput
 
 
+def test_disk_access_crossover_for_sync_and_batched_async(folder):
+    f = findings(folder, disks(200.0, 0.5) + arm("s", SYNC, tmem="sync", rtt_us=100)
+                 + arm("b", [950, 960, 955], tmem="async+batch"))["disk"]
+    assert "tmem sync throughput beats disk hdd (disk ÷30), disk nvme (disk ÷30)" in f.reason
+    assert "tmem async+batch throughput beats disk hdd (disk ÷30), disk nvme" in f.reason
+    assert f.header[-2:] == ("tmem sync vs disk", "tmem async+batch vs disk")
+
+
 def test_disk_access_supported_when_every_class_is_two_orders_slower(folder):
     f = findings(folder, disks(200.0, 20.0) + arm("s", SYNC, tmem="sync", rtt_us=100))["disk"]
     assert f.verdict == verdicts.SUPPORTED
@@ -98,7 +106,10 @@ def test_xen_claim_needs_both_cpu_and_throughput_up(folder):
     mixed = thr_down + [dict(r, label="t2+pressure", run_id=f"t2-{i}")
                         for i, r in enumerate(both_up)]
     f = findings(folder, disk + mixed)["xen"]
-    assert f.verdict == verdicts.DEPENDS and "holds for" in f.reason
+    assert f.verdict == verdicts.DEPENDS
+    assert f.reason == "tmem sync: holds against disk sata-ssd (disk ÷30), not against " \
+        "disk sata-ssd (disk ÷30) (throughput not up)"
+    assert [r[0] for r in f.rows] == ["disk sata-ssd (disk ÷30)", "tmem sync", "tmem sync"]
 
 
 def test_failed_runs_do_not_count(folder):

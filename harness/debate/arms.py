@@ -122,13 +122,17 @@ class Arm:
 
     @property
     def name(self) -> str:
-        """What the arm is, in the field's words: 'tmem async+batch', 'disk nvme (disk ÷30)'."""
+        """What the arm is, in the field's words: 'tmem async+batch', 'disk nvme (dilated)'."""
+        workload = self.first.get("workload", {}).get("name", "pressure")
         what = f"tmem {self.shape}" if self.technique == "tmem" else self.technique
+        if workload != "pressure":
+            return f"{workload} ({what})"
         if self.technique == "disk":
             what += f" {self.disk}"
         if self.thp:
             what += " THP"
-        return what + (f" (disk ÷{self.divisor:g})" if self.dilated else "")
+        # The divisor is measured per run; the report's conditions give the values.
+        return what + (" (dilated)" if self.dilated else "")
 
     def values(self, metric: str) -> list[float]:
         """The metric over the passed runs (compare's metric table: harness/compare/metrics)."""

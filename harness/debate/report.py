@@ -40,9 +40,13 @@ def conditions(dirs: list[ResultsDir], arms: list[Arm]) -> list[str]:
                    "time, so undilated arms favour disk swap; dilated arms divide the disk "
                    "limits by the measured slowdown and keep hardware's CPU-to-disk cost "
                    "ratio. Under KVM the slowdown is about 1 and both kinds of arm agree.")
-    dil = sorted({f"{a.name}" for a in arms if a.dilated})
+    dil = [a for a in arms if a.dilated]
     if dil:
-        out.append("dilated arms: " + ", ".join(dil))
+        def divisor(a: Arm) -> float:
+            return stats.amean([float(r.data["guest"]["swap_iotune_scale"]["divisor"])
+                                for r in a.passed] or [a.divisor])
+        out.append("dilated arms (swap disk limits ÷ the run's measured slowdown): "
+                   + ", ".join(f"{a.name} ÷{divisor(a):.3g}" for a in dil))
     guests = sorted({(a.first.get("guest", {}).get("memory_mib"),
                       a.first.get("guest", {}).get("vcpus")) for a in arms}, key=str)
     out.append("guest: " + "; ".join(f"{m} MiB, {v} vCPU" for m, v in guests))

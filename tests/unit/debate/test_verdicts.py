@@ -18,7 +18,7 @@ def test_arms_are_classified_from_what_was_in_effect_not_from_labels(folder):
         + arm("tmem-y", [100], tmem="sync", iotune={"total_iops_sec": 7}))])
     by = {a.label.split("+")[0]: a for a in found}
     assert by["disk-nvme"].technique == "disk" and by["disk-nvme"].disk == "hdd"
-    assert by["disk-nvme"].dilated and by["disk-nvme"].name == "disk hdd (disk ÷30)"
+    assert by["disk-nvme"].dilated and by["disk-nvme"].name == "disk hdd (dilated)"
     assert by["tmem-x"].name == "tmem async+batch"
     assert by["tmem-y"].shape == "sync" and by["tmem-y"].disk == "custom-7iops"
 
@@ -60,14 +60,14 @@ def test_disk_access_depends_when_only_slow_classes_are_far_behind(folder):
     f = findings(folder, disks(200.0, 0.5) + arm("s", SYNC, tmem="sync", rtt_us=100))["disk"]
     assert f.verdict == verdicts.DEPENDS
     assert "hdd: 2e+03×" in f.reason and "nvme: 5×" in f.reason and "dilated" in f.reason
-    assert "beats disk hdd (disk ÷30)" in f.reason   # the crossover, from throughput
+    assert "beats disk hdd (dilated)" in f.reason   # the crossover, from throughput
 
 
 def test_disk_access_crossover_for_sync_and_batched_async(folder):
     f = findings(folder, disks(200.0, 0.5) + arm("s", SYNC, tmem="sync", rtt_us=100)
                  + arm("b", [950, 960, 955], tmem="async+batch"))["disk"]
-    assert "tmem sync throughput beats disk hdd (disk ÷30), disk nvme (disk ÷30)" in f.reason
-    assert "tmem async+batch throughput beats disk hdd (disk ÷30), disk nvme" in f.reason
+    assert "tmem sync throughput beats disk hdd (dilated), disk nvme (dilated)" in f.reason
+    assert "tmem async+batch throughput beats disk hdd (dilated), disk nvme" in f.reason
     assert f.header[-2:] == ("tmem sync vs disk", "tmem async+batch vs disk")
 
 
@@ -107,9 +107,9 @@ def test_xen_claim_needs_both_cpu_and_throughput_up(folder):
                         for i, r in enumerate(both_up)]
     f = findings(folder, disk + mixed)["xen"]
     assert f.verdict == verdicts.DEPENDS
-    assert f.reason == "tmem sync: holds against disk sata-ssd (disk ÷30), not against " \
-        "disk sata-ssd (disk ÷30) (throughput not up)"
-    assert [r[0] for r in f.rows] == ["disk sata-ssd (disk ÷30)", "tmem sync", "tmem sync"]
+    assert f.reason == "tmem sync: holds against disk sata-ssd (dilated), not against " \
+        "disk sata-ssd (dilated) (throughput not up)"
+    assert [r[0] for r in f.rows] == ["disk sata-ssd (dilated)", "tmem sync", "tmem sync"]
 
 
 def test_failed_runs_do_not_count(folder):

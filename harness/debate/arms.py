@@ -112,6 +112,22 @@ class Arm:
         return self.divisor != 1.0
 
     @property
+    def iops_in_effect(self) -> float | None:
+        """The swap disk's IOPS limit during the workload (after dilation, read back)."""
+        g = self.first.get("guest", {})
+        tune = g.get("swap_iotune") or {}
+        return tune.get("total_iops_sec") or tune.get("read_iops_sec") or None
+
+    def limit_binds(self) -> bool | None:
+        """Whether the IOPS limit, not the (emulated) disk path, set the read latency: a
+        measured read slower than twice the limit's spacing (1/IOPS) means the limit never
+        came into play, as under TCG where virtio-blk itself costs ~0.5 ms a request."""
+        iops, ms = self.iops_in_effect, self.mean("swap_disk_read_avg_ms")
+        if not iops or ms is None:
+            return None
+        return ms * 1000 <= 2 * 1e6 / iops
+
+    @property
     def accel(self) -> str:
         return str(self.first.get("guest", {}).get("accel", "?"))
 

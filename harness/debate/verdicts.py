@@ -267,7 +267,9 @@ def disk_access(arms: list[Arm]) -> Finding:
     for d in disks:
         lat_us = d.mean("swap_disk_read_avg_ms") * 1000
         ratios[d] = lat_us / rtt
-        rows.append((d.name, _num(lat_us), _num(rtt), f"{ratios[d]:.3g}×",
+        binds = d.limit_binds()
+        rows.append((d.name, _num(d.iops_in_effect), "–" if binds is None else
+                     "yes" if binds else "no", _num(lat_us), _num(rtt), f"{ratios[d]:.3g}×",
                      _num(d.mean(THROUGHPUT)),
                      *(by[(d, t)].text() for t in shapes)))
     # Dilated arms keep real hardware's CPU-to-disk cost ratio: judge on them when present.
@@ -290,9 +292,14 @@ def disk_access(arms: list[Arm]) -> Finding:
     else:
         verdict = DEPENDS
         reason = "; ".join(f"{d.disk}: {ratios[d]:.3g}×" for d in judged)
+    unbound = [d.disk for d in judged if d.limit_binds() is False]
+    if unbound:
+        reason += (f"; the {', '.join(unbound)} limit did not bind: the guest's own disk "
+                   "path was slower than the class, so those arms measure the emulated disk")
     reason += f" ({which}; tmem sync round trip {rtt:.3g} µs){crossover}"
     return Finding(**base, verdict=verdict, reason=reason,
-                   header=("disk arm", "disk read µs", "tmem sync rtt µs", "disk ÷ tmem",
+                   header=("disk arm", "IOPS limit", "limit binds", "disk read µs",
+                           "tmem sync rtt µs", "disk ÷ tmem",
                            "disk pages/s", *(f"{t.name} vs disk" for t in shapes)),
                    rows=tuple(rows), plots=("latency", "throughput"),
                    numbers={d.name: {"disk_read_us": round(d.mean("swap_disk_read_avg_ms")

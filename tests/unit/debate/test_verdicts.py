@@ -186,3 +186,15 @@ def test_four_k_pools_alone_answer_the_abi_half(folder):
     assert f.verdict == verdicts.DEPENDS and "not measured" in f.reason
     bad = findings(folder, pools_arm(corrupted=1))["4k"]
     assert bad.verdict == verdicts.SUPPORTED and "2 MiB failed end to end" in bad.reason
+
+
+def test_disk_limits_that_never_bind_are_named(folder):
+    hdd = arm("disk-hdd", [300, 310, 305], iotune=HDD, disk_read_ms=6.7)
+    nvme = arm("disk-nvme", [3700, 3600, 3650], iotune=NVME, divisor=8.0, disk_read_ms=0.45)
+    for r in hdd:
+        r["guest"]["swap_iotune"] = HDD
+    for r in nvme:
+        r["guest"]["swap_iotune"] = {"total_iops_sec": 62500}
+    f = findings(folder, hdd + nvme + arm("s", SYNC, tmem="sync", rtt_us=500))["disk"]
+    assert [row[1:3] for row in f.rows] == [("150", "yes"), ("6.25e+04", "no")]
+    assert "the nvme limit did not bind" in f.reason

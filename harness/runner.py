@@ -223,6 +223,19 @@ class RunContext:
         shutil.rmtree(self.work, ignore_errors=True)
 
 
+# Linux turns THP off at boot below 512 MiB of RAM (mm/huge_memory.c hugepage_init(),
+# whatever transparent_hugepage= says) and leaves it to the admin through sysfs: a workload
+# that asks for huge pages gets madvise mode, which serves only MADV_HUGEPAGE regions.
+THP_ENABLE = ("f=/sys/kernel/mm/transparent_hugepage/enabled; "
+              "if [ -w $f ] && grep -q '\\[never\\]' $f; then echo madvise > $f; fi")
+
+
+def workload_settings(ctx: RunContext) -> None:
+    """Guest settings a workload's parameters need, applied before they are read back."""
+    if ctx.run.workload.params.get("thp"):
+        ctx.guest.run(THP_ENABLE, timeout=30)
+
+
 def verify_settings(ctx: RunContext, record: dict) -> None:
     """Read every setting that shapes the run back from the guest (harness/effective.py);
     record them, and fail the run before its workload when one is not in effect."""
@@ -298,6 +311,7 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     workload = WORKLOADS[run.workload.name]
     status_cb("booting")
     record["boot_seconds"] = round(ctx.boot(), 2)
+    workload_settings(ctx)
     verify_settings(ctx, record)
     status_cb("measuring CPU slowdown")
     dilate(ctx, record)

@@ -295,10 +295,12 @@ def dilate(ctx: RunContext, record: dict) -> None:
         divisor = dilation.scale_for(ctx.iotune_scale(), ctx.prep.accel,
                                      record["dilation"]["factor"])
         asked = ctx.iotune()
+        if not (asked and ctx.swap_mib() > 0):
+            divisor = 1.0  # no disk or no limits: nothing was dilated, none is recorded
         record["guest"]["swap_iotune_requested"] = asked
         record["guest"]["swap_iotune_scale"] = {"setting": ctx.iotune_scale(),
                                                 "divisor": round(divisor, 3)}
-        if divisor != 1.0 and asked and ctx.swap_mib() > 0:
+        if divisor != 1.0:
             record["guest"]["swap_iotune"] = dilation.apply(ctx.dom,
                                                             dilation.scaled(asked, divisor))
     except dilation.DilationError as err:

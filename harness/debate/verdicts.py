@@ -429,12 +429,13 @@ def xen_claim(arms: list[Arm]) -> Finding:
         if cpu_up and tt.better:
             held.setdefault(t.name, []).append(d.name)
         else:
-            why = "throughput not up" if not tt.better else "CPU not up"
+            why = ("untested: n<2" if tt.p_adj is None else
+                   "throughput not up" if not tt.better else "CPU not up")
             failed.setdefault(t.name, []).append(f"{d.name} ({why})")
     n_held = sum(map(len, held.values()))
     if n_held == len(pairs):
         verdict, reason = SUPPORTED, "CPU and throughput both significantly up in every pair"
-    elif not n_held and not any(tt.better for tt in thr):
+    elif not n_held and all(tt.p_adj is not None for tt in thr):
         verdict, reason = REFUTED, "throughput not significantly up in any pair"
     else:
         verdict = DEPENDS

@@ -198,3 +198,9 @@ def test_disk_limits_that_never_bind_are_named(folder):
     f = findings(folder, hdd + nvme + arm("s", SYNC, tmem="sync", rtt_us=500))["disk"]
     assert [row[1:3] for row in f.rows] == [("150", "yes"), ("6.25e+04", "no")]
     assert "the nvme limit did not bind" in f.reason
+
+
+def test_xen_claim_with_one_run_a_side_is_not_refuted(folder):
+    f = findings(folder, arm("d", [1000], iotune=SSD, host_cpu_s=5.0)
+                 + arm("t", [500], tmem="sync", host_cpu_s=15.0))["xen"]
+    assert f.verdict == verdicts.DEPENDS and "untested: n<2" in f.reason

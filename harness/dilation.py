@@ -20,12 +20,11 @@ import math
 from pathlib import Path
 
 from harness import proc
+from harness.domain import SWAP_DEV
 
 GUEST_BENCH = "/usr/local/bin/tmemlab-cpubench"
 BENCH_SECONDS = 0.5
 KERNELS = ("memcpy", "lz4")
-# libvirt's swap disk target (harness/domain.py) and the iotune keys that carry limits.
-SWAP_DEV = "vdb"
 
 
 class DilationError(Exception):

@@ -10,6 +10,7 @@ QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 TMEM_CHANNEL = "org.tmemlab.tmem.0"
 # A second port to the same backend, its own namespace (workloads.TmemPools).
 POOLS_CHANNEL = "org.tmemlab.pools.0"
+SWAP_DEV = "vdb"   # the swap disk's target (harness/dilation.py retunes it live)
 ET.register_namespace("qemu", QEMU_NS)
 
 # libvirt <iotune> children a swap disk may set (values are per second).
@@ -76,7 +77,7 @@ def domain_xml(spec: DomainSpec) -> str:
     if spec.root_disk is not None:
         _disk(devices, spec.root_disk, "vda", "qcow2", "unsafe", "tmemlab-root", {})
     if spec.swap_disk is not None:
-        _disk(devices, spec.swap_disk, "vdb", "raw", spec.swap_cache, "tmemlab-swap",
+        _disk(devices, spec.swap_disk, SWAP_DEV, "raw", spec.swap_cache, "tmemlab-swap",
               spec.swap_iotune)
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=str(spec.console_log))

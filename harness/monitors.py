@@ -278,6 +278,14 @@ def derived(deltas: dict) -> dict[str, float]:
     return out
 
 
+def host_cpu_s(deltas: dict) -> float | None:
+    """Host CPU seconds of a run: QEMU (vCPUs and device emulation) plus the tmem backend;
+    None without QEMU's counter."""
+    if "qemu_cpu_s" not in deltas:
+        return None
+    return deltas["qemu_cpu_s"] + deltas.get("backend_cpu_s", 0)
+
+
 def per_swapped_page(deltas: dict) -> dict[str, float]:
     """CPU per page moved by swap, whichever way it went: disk I/O (pswpin/pswpout, zram
     included) plus frontswap's stores and loads (zswap and tmem alike; frontswap pages are
@@ -289,8 +297,8 @@ def per_swapped_page(deltas: dict) -> dict[str, float]:
     out = {"swapped_pages": swapped}
     if "cpu_system_s" in deltas:
         out["guest_sys_us_per_swapped_page"] = round(deltas["cpu_system_s"] * 1e6 / swapped, 3)
-    if "qemu_cpu_s" in deltas:
-        host = deltas["qemu_cpu_s"] + deltas.get("backend_cpu_s", 0)
+    host = host_cpu_s(deltas)
+    if host is not None:
         out["host_cpu_us_per_swapped_page"] = round(host * 1e6 / swapped, 3)
     return out
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness import monitors
 from harness.compare import stats
 from harness.debate import copies
 from harness.debate.arms import DISK_CLASSES, Arm
@@ -387,11 +388,8 @@ def batching(arms: list[Arm]) -> Finding:
 
 
 def host_cpu_s(data: dict) -> float | None:
-    """QEMU (vCPUs and device emulation) plus the tmem backend, over the run's samples."""
-    d = data.get("deltas", {})
-    if "qemu_cpu_s" not in d:
-        return None
-    return d["qemu_cpu_s"] + d.get("backend_cpu_s", 0)
+    """A run record's host CPU seconds (harness/monitors.host_cpu_s)."""
+    return monitors.host_cpu_s(data.get("deltas", {}))
 
 
 def host_utilization(arm: Arm) -> list[float]:

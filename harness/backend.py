@@ -109,6 +109,7 @@ class HostBackend:
         self._control: ControlClient | None = None
         self._guests: dict[str, Path] = {}
         self._quotas: dict[str, int | None] = {}   # per guest: max_pages in effect
+        self._weights: dict[str, int] = {}         # per guest: eviction weight in effect
 
     def argv(self) -> list[str]:
         argv = [sys.executable, "-m", "host_backend", "serve",
@@ -161,7 +162,7 @@ class HostBackend:
     def _add(self, name: str, path: Path) -> None:
         self._control.add_guest(name, str(path), max_pages=self._quotas.get(name),
                                 max_bytes=self.options.get("max_bytes"),
-                                weight=self.options.get("weight", 100))
+                                weight=self._weights.get(name, self.options.get("weight", 100)))
 
     def bounds(self) -> str:
         """The limits in effect, in words, for the user (printed when the backend starts)."""
@@ -178,8 +179,13 @@ class HostBackend:
         explicit = self.options.get("max_pages")
         return explicit if explicit is not None else backend_options.swap_quota_pages(swap_mib)
 
-    def add_guest(self, name: str, path: Path, swap_mib: int | None = None) -> None:
-        self._quotas[name] = self.quota_pages(swap_mib)
+    def add_guest(self, name: str, path: Path, swap_mib: int | None = None,
+                  max_pages: int | None = None, weight: int | None = None) -> None:
+        """Serve a guest on ``path``. Its page quota: ``max_pages`` (a group member's own),
+        else quota_pages(swap_mib); its weight: ``weight``, else the experiment's."""
+        self._quotas[name] = self.quota_pages(swap_mib) if max_pages is None else max_pages
+        if weight is not None:
+            self._weights[name] = weight
         try:
             self._add(name, path)
         except ControlError as err:
@@ -189,6 +195,7 @@ class HostBackend:
     def remove_guest(self, name: str) -> None:
         self._guests.pop(name, None)
         self._quotas.pop(name, None)
+        self._weights.pop(name, None)
         try:
             self._control.call("remove_guest", name=name, drop=True)
         except (ControlError, AttributeError):

@@ -31,6 +31,8 @@ class KernelChoice:
     vcpus: int | None = None     # overrides guest.vcpus
     iotune: dict | None = None   # overrides swap.iotune
     iotune_scale: str | float | None = None  # overrides swap.iotune_scale
+    memory_mib: int | None = None  # overrides guest.memory_mib
+    group: dict | None = None      # overrides the experiment's group (schema.GroupOverride)
 
     @property
     def key(self) -> str:
@@ -44,6 +46,44 @@ class WorkloadChoice:
     name: str
     params: dict
     timeout_s: int
+    stagger_s: float | None = None  # overrides the group's stagger_s
+
+
+@dataclass
+class Member:
+    """One guest of a group run: its position, shape and when its workload starts."""
+    index: int
+    memory_mib: int | None      # None: the run's
+    weight: int                 # backend eviction weight
+    quota_mib: int | None       # backend page quota in MiB; None: the swap size
+    start_delay_s: float        # after the group's workloads start
+    params: dict                # the workload's params with this guest's merged over them
+
+
+@dataclass
+class Group:
+    members: list[Member]
+
+    @property
+    def guests(self) -> int:
+        return len(self.members)
+
+    def to_json(self) -> dict:
+        return {"guests": self.guests, "members": [vars(m) for m in self.members]}
+
+
+def resolve_group(base: dict, kernel: KernelChoice, workload: WorkloadChoice) -> Group | None:
+    """The group a (kernel, workload) arm runs as: the experiment's ``group`` with the
+    kernel entry's changes and the workload's stagger; None for a single guest."""
+    shape = {**base, **{k: v for k, v in (kernel.group or {}).items() if v is not None}}
+    stagger = shape["stagger_s"] if workload.stagger_s is None else workload.stagger_s
+    if shape["guests"] < 2:
+        return None
+    members = shape["members"] or [{} for _ in range(shape["guests"])]
+    return Group([Member(i, m.get("memory_mib"), m.get("weight", 100), m.get("quota_mib"),
+                         i * stagger + m.get("start_delay_s", 0.0),
+                         {**workload.params, **m.get("params", {})})
+                  for i, m in enumerate(members)])
 
 
 @dataclass
@@ -52,6 +92,7 @@ class Run:
     kernel: KernelChoice
     workload: WorkloadChoice
     iteration: int
+    group: Group | None = None  # several guests at once (harness/group.py)
 
     @property
     def label(self) -> str:
@@ -75,10 +116,11 @@ class Experiment:
     libvirt_uri: str | None
     backend: dict = field(default_factory=dict)
     faults: list = field(default_factory=list)
+    group: dict = field(default_factory=lambda: {"guests": 1, "stagger_s": 0.0, "members": []})
 
     def runs(self) -> list[Run]:
         """Iterations outermost, so a partial experiment still compares every config."""
-        return [Run(self.name, k, w, i)
+        return [Run(self.name, k, w, i, resolve_group(self.group, k, w))
                 for i in range(1, self.iterations + 1)
                 for k in self.kernels for w in self.workloads]
 
@@ -87,7 +129,7 @@ class Experiment:
         return {"name": self.name, "description": self.description, "guest": self.guest,
                 "swap": self.swap, "iterations": self.iterations,
                 "libvirt_uri": self.libvirt_uri, "backend": self.backend,
-                "faults": self.faults,
+                "faults": self.faults, "group": self.group,
                 "kernels": [vars(k) for k in self.kernels],
                 "workloads": [vars(w) for w in self.workloads]}
 
@@ -121,9 +163,10 @@ def _kernels(c: _Checker, entries: list[schema.KernelEntry]) -> list[KernelChoic
         for j, cmdline in enumerate(item.cmdline):
             suffix = f"-{j + 1}" if len(item.cmdline) > 1 else ""
             iotune = None if item.iotune is None else item.iotune.model_dump(exclude_none=True)
+            group = None if item.group is None else item.group.model_dump(exclude_none=True)
             out.append(KernelChoice(label + suffix, item.kernel, cmdline, item.config,
                                     item.swap_mib, item.allow_unused, item.vcpus,
-                                    iotune, item.iotune_scale))
+                                    iotune, item.iotune_scale, item.memory_mib, group))
     labels = [k.label for k in out]
     for label in labels:
         if labels.count(label) > 1:
@@ -145,8 +188,30 @@ def _workloads(c: _Checker, entries: list[schema.WorkloadEntry]) -> list[Workloa
                 c.fail(where + ("params",), str(err))
             label = "-".join([item.label or item.name] + [f"{k}{v}" for k, v in zip(keys, combo)])
             out.append(WorkloadChoice(c.label(label, where + ("matrix",)), item.name, merged,
-                                      item.timeout_s))
+                                      item.timeout_s, item.stagger_s))
     return out
+
+
+def _check_groups(c: _Checker, model: schema.ExperimentFile, exp: Experiment) -> None:
+    """A members list has one entry per guest; each guest's merged params are valid."""
+    shapes = [(("group",), model.group.model_dump())] + [
+        (("kernels", i, "group"), item.group.model_dump(exclude_none=True))
+        for i, item in enumerate(model.kernels) if item.group is not None]
+    if exp.faults and any(run.group for run in exp.runs()):
+        c.fail(("faults",), "fault injection targets one guest: not with group runs "
+                            "(group.guests > 1)")
+    for where, shape in shapes:
+        full = {**exp.group, **shape}
+        if full["members"] and len(full["members"]) != full["guests"]:
+            c.fail(where + ("members",), f"{len(full['members'])} members for "
+                                         f"{full['guests']} guests: give one per guest")
+        for i, member in enumerate(shape.get("members") or []):
+            for workload in exp.workloads:
+                try:
+                    WORKLOADS[workload.name].validate({**workload.params, **member["params"]})
+                except ValueError as err:
+                    c.fail(where + ("members", i, "params"),
+                           f"{err} (with workload {workload.label})")
 
 
 def _compose(c: _Checker, path: Path) -> tuple[object, yaml.Node | None]:
@@ -193,13 +258,15 @@ def _from_data(c: _Checker, path: Path, data) -> Experiment:
     name = model.name or c.label(path.stem, ("name",))
     swap = model.swap.model_dump()
     swap["iotune"] = model.swap.iotune.model_dump(exclude_none=True)
-    return Experiment(path=path, name=name, description=model.description,
-                      guest=model.guest.model_dump(), swap=swap,
-                      kernels=_kernels(c, model.kernels),
-                      workloads=_workloads(c, model.workloads),
-                      iterations=model.iterations, libvirt_uri=model.libvirt_uri,
-                      backend=model.backend.model_dump(exclude_unset=True),
-                      faults=list(model.faults))
+    exp = Experiment(path=path, name=name, description=model.description,
+                     guest=model.guest.model_dump(), swap=swap,
+                     kernels=_kernels(c, model.kernels),
+                     workloads=_workloads(c, model.workloads),
+                     iterations=model.iterations, libvirt_uri=model.libvirt_uri,
+                     backend=model.backend.model_dump(exclude_unset=True),
+                     faults=list(model.faults), group=model.group.model_dump())
+    _check_groups(c, model, exp)
+    return exp
 
 
 def adhoc(kernel: str, cmdline: str, memory_mib: int, swap_mib: int,

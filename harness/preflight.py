@@ -105,8 +105,10 @@ def swap_disk_mib(exp) -> int:
 
 def decide(exp, found: Scratch) -> Scratch:
     """``found`` completed with what ``exp`` needs; PreflightError when it cannot run."""
-    swap = swap_disk_mib(exp) << 20
-    needed = swap + (OVERLAY_BOUND_MIB << 20)
+    # A group run's guests are up at once, each with its own swap disk and overlay.
+    guests = max((run.group.guests if run.group else 1 for run in exp.runs()), default=1)
+    swap = guests * swap_disk_mib(exp) << 20
+    needed = swap + guests * (OVERLAY_BOUND_MIB << 20)
     ram = found.fstype in RAM_FILESYSTEMS
     allow = bool(exp.swap.get("allow_ram_backed"))
     done = Scratch(found.path, found.mount_point, found.fstype, found.free_bytes, needed, swap,

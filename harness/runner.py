@@ -29,7 +29,7 @@ from harness import (
 from harness.backend import HostBackend
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
-from harness.experiment import Experiment, Run
+from harness.experiment import Experiment, Member, Run
 from harness.faults import FaultInjector
 from harness.guest import Guest, free_port
 from harness.leftovers import release, run_scratch, scratch_folder
@@ -113,13 +113,18 @@ class RunContext:
     """One run's VM, guest session and scratch files; ``close()`` always tears down."""
 
     def __init__(self, exp: Experiment, run: Run, prep: Prepared, hv: Hypervisor,
-                 scratch: Path):
+                 scratch: Path, member: Member | None = None):
         self.exp, self.run, self.prep, self.hv = exp, run, prep, hv
+        self.member = member  # one guest of a group run (harness/group.py), else None
         # Short names: the tmem socket path must fit AF_UNIX's 108 bytes.
         self.work = Path(tempfile.mkdtemp(prefix="r", dir=scratch))
         # Domain and backend guest name: '+' (label separator) is not allowed by the backend.
-        self.name = f"tmemlab-{os.getpid()}-{run.run_id}".replace("+", ".")[:64]
-        self.pools_name = self.name[:58] + ".pools"
+        suffix = f".g{member.index}" if member is not None else ""
+        self.name = f"tmemlab-{os.getpid()}-{run.run_id}".replace("+", ".")[:52] + suffix
+        self.pools_name = self.name + ".pools"
+        # A group's guests are recorded one run each: <label>.g<i>-i<iteration>.
+        self.label = run.label + suffix
+        self.run_id = f"{self.label}-i{run.iteration}"
         self.console_log = self.work / "console.log"
         self.guest: Guest | None = None
         self.dom = None
@@ -131,8 +136,11 @@ class RunContext:
         proc.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw",
                   "-b", self.prep.image.root, root])
         if self.prep.backend is not None:
-            self.prep.backend.add_guest(self.name, self.work / "tmem.sock",
-                                        swap_mib=self.swap_mib())  # its default quota
+            quota = self.member.quota_mib if self.member is not None else None
+            self.prep.backend.add_guest(
+                self.name, self.work / "tmem.sock", swap_mib=self.swap_mib(),  # default quota
+                max_pages=None if quota is None else quota << 8,
+                weight=self.member.weight if self.member is not None else None)
         else:
             # The channel's socket must exist for libvirt to accept the domain; a bound,
             # never-listening socket refuses QEMU, which retries each second.
@@ -147,7 +155,7 @@ class RunContext:
             with open(swap, "wb") as f:
                 f.truncate(self.swap_mib() << 20)
         return DomainSpec(
-            name=self.name, accel=self.prep.accel, memory_mib=self.exp.guest["memory_mib"],
+            name=self.name, accel=self.prep.accel, memory_mib=self.memory_mib(),
             vcpus=self.vcpus(), kernel=kernel.vmlinuz,
             initrd=self.prep.initrds[self.run.kernel.key],
             cmdline=self.domain_cmdline(),
@@ -158,6 +166,16 @@ class RunContext:
     def domain_cmdline(self) -> str:
         """The whole kernel command line the guest boots with."""
         return f"{BASE_CMDLINE} {self.run.kernel.cmdline}".strip()
+
+    def memory_mib(self) -> int:
+        for override in (self.member and self.member.memory_mib, self.run.kernel.memory_mib):
+            if override:
+                return override
+        return self.exp.guest["memory_mib"]
+
+    def params(self) -> dict:
+        """The workload's params for this guest (a group member's merged over them)."""
+        return self.member.params if self.member is not None else self.run.workload.params
 
     def swap_mib(self) -> int:
         override = self.run.kernel.swap_mib
@@ -232,7 +250,7 @@ THP_ENABLE = ("f=/sys/kernel/mm/transparent_hugepage/enabled; "
 
 def workload_settings(ctx: RunContext) -> None:
     """Guest settings a workload's parameters need, applied before they are read back."""
-    if ctx.run.workload.params.get("thp"):
+    if ctx.params().get("thp"):
         ctx.guest.run(THP_ENABLE, timeout=30)
 
 
@@ -245,7 +263,7 @@ def verify_settings(ctx: RunContext, record: dict) -> None:
     facts = effective.parse_readback(out)
     kernel = ctx.prep.kernels[ctx.run.kernel.key]
     wanted = effective.requested(cmdline, kernel.has_option, ctx.swap_mib(),
-                                 ctx.run.workload.params, vcpus=ctx.vcpus())
+                                 ctx.params(), vcpus=ctx.vcpus())
     settings = effective.verify(wanted, facts)
     record["guest"].update(facts)
     for module in ("zswap", "tmem"):   # what the frontends ran with, whether asked or not
@@ -259,19 +277,19 @@ def verify_settings(ctx: RunContext, record: dict) -> None:
 
 
 def new_record(ctx: RunContext) -> dict:
-    run, exp = ctx.run, ctx.exp
+    run = ctx.run
     workload = WORKLOADS[run.workload.name]
     kernel = ctx.prep.kernels[run.kernel.key]
+    params = ctx.params()
     return {
-        "run_id": run.run_id, "label": run.label, "iteration": run.iteration,
+        "run_id": ctx.run_id, "label": ctx.label, "iteration": run.iteration,
         "status": "failed", "failure": None,
         "kernel": {**kernel.identity(), "cmdline_extra": run.kernel.cmdline,
                    "label": run.kernel.label, "allow_unused": run.kernel.allow_unused},
         "workload": {"name": run.workload.name, "label": run.workload.label,
-                     "params": run.workload.params,
-                     "command": workload.command(run.workload.params),
-                     "notes": getattr(workload, "notes", lambda _p: [])(run.workload.params)},
-        "guest": {"memory_mib": exp.guest["memory_mib"], "vcpus": ctx.vcpus(),
+                     "params": params, "command": workload.command(params),
+                     "notes": getattr(workload, "notes", lambda _p: [])(params)},
+        "guest": {"memory_mib": ctx.memory_mib(), "vcpus": ctx.vcpus(),
                   "swap_mib": ctx.swap_mib(), "swap_iotune": ctx.iotune(),
                   "accel": ctx.prep.accel},
     }
@@ -307,53 +325,67 @@ def dilate(ctx: RunContext, record: dict) -> None:
         raise RunFailed(str(err)) from err
 
 
-def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
-    """Boot, sample, run the workload; fills ``record`` as it goes, raises on failure."""
-    run = ctx.run
-    workload = WORKLOADS[run.workload.name]
+def bring_up(ctx: RunContext, record: dict, status_cb) -> None:
+    """Boot, apply and read back the settings, measure the CPU slowdown."""
     status_cb("booting")
     record["boot_seconds"] = round(ctx.boot(), 2)
+    settle(ctx, record, status_cb)
+
+
+def settle(ctx: RunContext, record: dict, status_cb) -> None:
+    """A booted guest's settings applied and verified, its slowdown measured."""
     workload_settings(ctx)
     verify_settings(ctx, record)
     status_cb("measuring CPU slowdown")
     dilate(ctx, record)
+
+
+def start_monitor(ctx: RunContext) -> monitors.Monitor:
     backend = ctx.prep.backend
     extra = {"backend": lambda: backend.sample(ctx.name)} if backend is not None else {}
     monitor = monitors.Monitor(ctx.guest.stream(monitors.sampler_command()), ctx.dom,
                                ctx.hv.pid(ctx.name), extra)
     monitor.start()
-    time.sleep(1.5)  # a baseline sample before the workload starts
-    status_cb(f"{run.workload.name} running")
-    injector = None
-    if ctx.exp.faults:
-        injector = FaultInjector(ctx.exp.faults, backend, ctx.guest)
-        injector.start()
+    return monitor
+
+
+def run_workload(ctx: RunContext, record: dict) -> tuple[int, str, str]:
+    """The workload's (status, stdout, stderr); its host wall time goes in the record."""
+    timeout = ctx.run.workload.timeout_s
     started = time.monotonic()
+    record["workload_started_wall"] = round(time.time(), 3)
     try:
-        status, out, err = ctx.guest.run(record["workload"]["command"],
-                                         timeout=run.workload.timeout_s)
+        return ctx.guest.run(record["workload"]["command"], timeout=timeout)
     except TimeoutError as exc:
-        raise RunFailed(ctx.stopped() or
-                        f"workload timeout after {run.workload.timeout_s} s") from exc
+        raise RunFailed(ctx.stopped() or f"workload timeout after {timeout} s") from exc
     finally:
         record["workload_wall_s"] = round(time.monotonic() - started, 2)
-        if injector is not None:
-            injector.cancel()
-            record["faults"] = injector.events
-        time.sleep(1.2)  # one sample after the workload
-        monitor.stop()
-        record["series_rows"] = monitor.rows
-        if backend is not None:
-            record["closing"] = closing_counters(ctx, monitor.rows)
+
+
+def stop_monitor(ctx: RunContext, record: dict, monitor: monitors.Monitor) -> None:
+    time.sleep(1.2)  # one sample after the workload
+    monitor.stop()
+    record["series_rows"] = monitor.rows
+    if ctx.prep.backend is not None:
+        record["closing"] = closing_counters(ctx, monitor.rows)
+
+
+def judge_workload(ctx: RunContext, record: dict, monitor: monitors.Monitor,
+                   outcome: tuple[int, str, str]) -> None:
+    """Parse the workload's output, add the backend's view and the checks; raises
+    RunFailed when the workload, a check or the watchdog says the run failed."""
     if ctx.stopped():  # the watchdog cut the workload's wait short
         raise RunFailed(ctx.stopped())
+    status, out, err = outcome
+    workload = WORKLOADS[ctx.run.workload.name]
     result, failure = workload.parse(status, out, err)
     record["deltas"], record["summary"] = monitors.summarize(monitor.rows, monitor.missed)
+    backend = ctx.prep.backend
     if backend is not None:
         try:
             record["backend"] = {"options": backend.options,
                                  "guest": backend.guest_stats(ctx.name)}
-            if pools_channel(run.workload.name):
+            if pools_channel(ctx.run.workload.name):
                 record["backend"]["pools_guest"] = backend.guest_stats(ctx.pools_name)
         except Exception as exc:  # the backend may be down after a fault test
             record["backend"] = {"options": backend.options, "error": str(exc)}
@@ -371,6 +403,38 @@ def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
     record["status"] = "passed"
 
 
+def execute_run(ctx: RunContext, record: dict, status_cb) -> None:
+    """Boot, sample, run the workload; fills ``record`` as it goes, raises on failure."""
+    bring_up(ctx, record, status_cb)
+    monitor = start_monitor(ctx)
+    time.sleep(1.5)  # a baseline sample before the workload starts
+    status_cb(f"{ctx.run.workload.name} running")
+    injector = None
+    if ctx.exp.faults:
+        injector = FaultInjector(ctx.exp.faults, ctx.prep.backend, ctx.guest)
+        injector.start()
+    try:
+        outcome = run_workload(ctx, record)
+    finally:
+        if injector is not None:
+            injector.cancel()
+            record["faults"] = injector.events
+        stop_monitor(ctx, record, monitor)
+    judge_workload(ctx, record, monitor, outcome)
+
+
+def failure_of(ctx: RunContext, err: BaseException) -> dict:
+    """The record's ``failure`` for an exception that ended a run."""
+    reason = str(err) or type(err).__name__
+    if isinstance(err, (paramiko.SSHException, EOFError, ConnectionError)):
+        reason = f"SSH connection lost: {reason}"
+    reason = ctx.stopped() or reason  # a paused guest explains a lost session
+    return {"reason": reason, "console_tail": console.tail(ctx.console_log)}
+
+
+RUN_ERRORS = (RunFailed, GuestBootError, VMError, paramiko.SSHException, EOFError, OSError)
+
+
 DMESG_TIMEOUT_S = 10
 
 
@@ -382,7 +446,7 @@ def judge_kernel_log(ctx: RunContext, record: dict, results: ResultsDir) -> None
     if ctx.guest is not None and ctx.guest.alive() and ctx._domain_alive():
         try:
             logs["dmesg"] = ctx.guest.dmesg(timeout=DMESG_TIMEOUT_S)
-            results.save_dmesg(ctx.run.run_id, logs["dmesg"])
+            results.save_dmesg(ctx.run_id, logs["dmesg"])
         except (TimeoutError, OSError, paramiko.SSHException, EOFError) as exc:
             record["dmesg_error"] = str(exc) or type(exc).__name__
     record["kernel_log"] = health.settle(health.assess(logs, ctx.prep.accel),
@@ -401,22 +465,33 @@ def run_one(ctx: RunContext, results: ResultsDir, status_cb) -> dict:
     record = new_record(ctx)
     try:
         execute_run(ctx, record, status_cb)
-    except (RunFailed, GuestBootError, VMError, paramiko.SSHException, EOFError,
-            OSError) as err:
-        reason = str(err) or type(err).__name__
-        if isinstance(err, (paramiko.SSHException, EOFError, ConnectionError)):
-            reason = f"SSH connection lost: {reason}"
-        reason = ctx.stopped() or reason  # a paused guest explains a lost session
+    except RUN_ERRORS as err:
         record["status"] = "failed"
-        record["failure"] = {"reason": reason, "console_tail": console.tail(ctx.console_log)}
+        record["failure"] = failure_of(ctx, err)
     finally:
-        judge_kernel_log(ctx, record, results)
-        results.save_console(ctx.run.run_id, ctx.console_log)
-        ctx.close()
-    rows = record.pop("series_rows", [])
-    results.write_series(ctx.run.run_id, rows)
-    results.write_run(record)
+        finish(ctx, record, results)
     return record
+
+
+def finish(ctx: RunContext, record: dict, results: ResultsDir) -> None:
+    """Judge the kernel log, tear down, write the record and its series."""
+    teardown(ctx, record, results)
+    write(ctx, record, results)
+
+
+def teardown(ctx: RunContext, record: dict, results: ResultsDir) -> None:
+    """Judge the kernel log (the guest must still answer) and destroy the guest."""
+    try:
+        judge_kernel_log(ctx, record, results)
+        results.save_console(ctx.run_id, ctx.console_log)
+    finally:
+        ctx.close()
+
+
+def write(ctx: RunContext, record: dict, results: ResultsDir) -> None:
+    rows = record.pop("series_rows", [])
+    results.write_series(ctx.run_id, rows)
+    results.write_run(record)
 
 
 def run_experiment(exp: Experiment, results_root: Path, accel_override: str | None = None,
@@ -444,9 +519,16 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
                 for run in runs:
                     def phase(text: str, run=run) -> None:
                         progress.update(task, phase=f"{run.run_id}: {text}")
-                    ctx = RunContext(exp, run, prep, hv, scratch)
-                    record = run_one(ctx, results, phase)
-                    records.append(record)
+                    if run.group is not None:
+                        from harness.group import run_group  # it imports this module
+                        ctxs = [RunContext(exp, run, prep, hv, scratch, m)
+                                for m in run.group.members]
+                        group = run_group(ctxs, results, phase)
+                        records.extend(group)
+                        record = group[-1]
+                    else:
+                        record = run_one(RunContext(exp, run, prep, hv, scratch), results, phase)
+                        records.append(record)
                     mark = "[green]passed[/]" if record["status"] == "passed" else \
                         f"[red]FAILED[/] ({record['failure']['reason']})"
                     progress.console.print(f"{run.run_id}: {mark}")

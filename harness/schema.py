@@ -162,6 +162,12 @@ def _iotune_scale(value: Any) -> str | float:
     raise ValueError(f"{value!r}: expected none, tcg or a number in (0, 10000]")
 
 
+def _seconds(value: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 86400:
+        return float(value)
+    raise ValueError(f"{value!r}: expected seconds in 0..86400")
+
+
 IotuneScale = Annotated[str | float, BeforeValidator(_iotune_scale)]
 
 
@@ -214,6 +220,29 @@ class Swap(Strict):
     allow_ram_backed: Bool = False
 
 
+class Member(Strict):
+    """One guest of a group (harness/group.py), by position; unset fields take the arm's."""
+    memory_mib: int_in(64, 1 << 20) | None = None
+    weight: int_in(1, 1 << 20) = 100           # the backend's eviction weight
+    quota_mib: int_in(0, 1 << 22) | None = None  # its backend page quota; None: swap size
+    start_delay_s: Annotated[float, BeforeValidator(_seconds)] = 0.0  # added to the stagger
+    params: Mapping = {}                         # merged over the workload's params
+
+
+class Group(Strict):
+    """N guests booted, run and torn down together against one backend."""
+    guests: int_in(1, 64) = 1
+    stagger_s: Annotated[float, BeforeValidator(_seconds)] = 0.0  # guest i starts i*stagger_s late
+    members: list[Member] = []
+
+
+class GroupOverride(Strict):
+    """A kernel entry's changes to the experiment's group (its arm's shape)."""
+    guests: int_in(1, 64) | None = None
+    stagger_s: Annotated[float, BeforeValidator(_seconds)] | None = None
+    members: list[Member] | None = None
+
+
 class KernelEntry(Strict):
     kernel: Annotated[str, BeforeValidator(_kernel_spec)]
     name: Label | None = None
@@ -223,6 +252,8 @@ class KernelEntry(Strict):
     vcpus: int_in(1, 256) | None = None          # overrides guest.vcpus for this entry
     iotune: section(Iotune) | None = None        # overrides swap.iotune (disk classes)
     iotune_scale: IotuneScale | None = None      # overrides swap.iotune_scale
+    memory_mib: int_in(64, 1 << 20) | None = None  # overrides guest.memory_mib
+    group: section(GroupOverride) | None = None  # overrides the experiment's group
     # The run may pass although its technique (zswap, zram, tmem) stored nothing.
     allow_unused: Bool = False
 
@@ -234,6 +265,9 @@ class WorkloadEntry(Strict):
     matrix: Annotated[dict[str, Annotated[list, BeforeValidator(_values)]],
                       BeforeValidator(_mapping)] = {}
     timeout_s: int_in(1, 86400) = 600
+    # In a group: guest i starts this workload i*stagger_s after guest 0 (a phase-shifted
+    # mix); overrides the group's stagger_s.
+    stagger_s: Annotated[float, BeforeValidator(_seconds)] | None = None
 
 
 class ExperimentFile(Strict):
@@ -247,6 +281,7 @@ class ExperimentFile(Strict):
     libvirt_uri: Annotated[str, BeforeValidator(_string)] | None = None
     backend: section(BackendOptions) = BackendOptions()
     faults: Annotated[list, BeforeValidator(_faults)] = []
+    group: section(Group) = Group()
 
 
 # --- errors → (field, reason, line) -------------------------------------------------------

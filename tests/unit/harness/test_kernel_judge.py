@@ -27,7 +27,7 @@ def ctx_for(tmp_path, console_text, guest, accel="tcg"):
     log.write_text(console_text)
     return SimpleNamespace(console_log=log, guest=guest, _domain_alive=lambda: True,
                            prep=SimpleNamespace(accel=accel),
-                           run=SimpleNamespace(run_id="k+pressure-i1"))
+                           run_id="k+pressure-i1")
 
 
 def judge(tmp_path, console_text, guest, record=None, accel="tcg"):

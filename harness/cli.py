@@ -34,8 +34,11 @@ def _cmd_run(args) -> int:
     scratch = preflight_check(exp, scratch_root())
     if args.dry_run:
         for run in exp.runs():
+            group = "" if run.group is None else (
+                f" (group of {run.group.guests}, workloads start at "
+                f"{', '.join(f'{m.start_delay_s:g}' for m in run.group.members)} s)")
             ui.console.print(f"{run.run_id}: {run.kernel.spec} [{run.kernel.cmdline}] "
-                             f"{run.workload.name} {run.workload.params}",
+                             f"{run.workload.name} {run.workload.params}{group}",
                              markup=False, highlight=False)
         ui.console.print(f"scratch {scratch.path}: {scratch.fstype}, "
                          f"{scratch.free_bytes >> 20} MiB free, "
@@ -50,6 +53,8 @@ def _cmd_run(args) -> int:
     ui.console.print(summary.rich_table(records, title))
     summary.write(records, title, results.path / "summary.md")
     _compare(results.path)
+    if any(r.get("kind") == "group" for r in records):
+        _overcommit(results.path, results.path)
     ui.console.print(f"results: {results.path}")
     return 0 if all(r["status"] == "passed" for r in records) else EXIT_RUN_FAILED
 
@@ -64,6 +69,28 @@ def _compare(path: Path) -> None:
         report_experiment(path, ui.console)
     except TmemlabError as err:
         ui.warn(f"comparison skipped: {err}")
+
+
+def _overcommit(path: Path, out: Path) -> Path | None:
+    """The overcommit report (harness/overcommit.py) of a folder with group runs."""
+    from harness import overcommit
+
+    try:
+        report = overcommit.write(path, out)
+    except TmemlabError as err:
+        ui.warn(f"overcommit report skipped: {err}")
+        return None
+    for line in overcommit.headline_lines(report):
+        ui.console.print(line, markup=False, highlight=False)
+    ui.console.print(f"overcommit report: {report}")
+    return report
+
+
+def _cmd_overcommit(args) -> int:
+    path = Path(args.results_dir)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such results folder")
+    return 0 if _overcommit(path, Path(args.out) if args.out else path) else 1
 
 
 def _cmd_image(args) -> int:
@@ -225,6 +252,12 @@ def build_parser() -> argparse.ArgumentParser:
     debate.add_argument("--results", default=str(PROJECT_ROOT / "results"),
                         help="where the debate-<stamp> folder goes (default: %(default)s)")
     debate.set_defaults(func=_cmd_debate)
+
+    over = sub.add_parser("overcommit", help="the many-guests report of a results folder with "
+                                             "group runs (OVERCOMMIT.md, plots)")
+    over.add_argument("results_dir")
+    over.add_argument("--out", help="where the report goes (default: the results folder)")
+    over.set_defaults(func=_cmd_overcommit)
 
     cleanup = sub.add_parser("cleanup", help="destroy domains, backends, scratch folders and "
                                              "half-built images left by dead runs")

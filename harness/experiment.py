@@ -72,10 +72,19 @@ class Group:
         return {"guests": self.guests, "members": [vars(m) for m in self.members]}
 
 
+def merged_group(base: dict, override: dict) -> dict:
+    """The experiment's group with a kernel entry's changes. An arm that changes the
+    number of guests without giving members gets default ones, not the experiment's."""
+    shape = {**base, **{k: v for k, v in override.items() if v is not None}}
+    if override.get("members") is None and len(shape["members"]) not in (0, shape["guests"]):
+        shape["members"] = []
+    return shape
+
+
 def resolve_group(base: dict, kernel: KernelChoice, workload: WorkloadChoice) -> Group | None:
     """The group a (kernel, workload) arm runs as: the experiment's ``group`` with the
     kernel entry's changes and the workload's stagger; None for a single guest."""
-    shape = {**base, **{k: v for k, v in (kernel.group or {}).items() if v is not None}}
+    shape = merged_group(base, kernel.group or {})
     stagger = shape["stagger_s"] if workload.stagger_s is None else workload.stagger_s
     if shape["guests"] < 2:
         return None
@@ -201,7 +210,7 @@ def _check_groups(c: _Checker, model: schema.ExperimentFile, exp: Experiment) ->
         c.fail(("faults",), "fault injection targets one guest: not with group runs "
                             "(group.guests > 1)")
     for where, shape in shapes:
-        full = {**exp.group, **shape}
+        full = merged_group(exp.group, shape) if where[0] == "kernels" else shape
         if full["members"] and len(full["members"]) != full["guests"]:
             c.fail(where + ("members",), f"{len(full['members'])} members for "
                                          f"{full['guests']} guests: give one per guest")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 import time
 
-from harness import ui
+from harness import console, ui
 from harness.group_aggregate import group_record
 from harness.results import ResultsDir
 from harness.runner import (
@@ -35,28 +35,42 @@ from harness.runner import (
     teardown,
     write,
 )
+from harness.workloads import WORKLOADS
 
 # A guest's wait for its start delay wakes this often to see whether the group failed.
 POLL_S = 0.5
 
 
 class _Abort:
-    """The group's first failure: who failed and why; later failures only add to it."""
+    """The group's first failure: who failed and why. Every other guest's wait is ended
+    at once, and a guest cut short that way fails as "group failed: <the first>"."""
 
     def __init__(self, ctxs: list[RunContext]):
         self.ctxs, self.lock, self.event = ctxs, threading.Lock(), threading.Event()
         self.first: str | None = None
+        self.who: RunContext | None = None
+
+    def cut(self, ctx: RunContext, reason: str) -> None:
+        """``ctx`` failed: stop the others (its own record is filled by whoever called)."""
+        with self.lock:
+            if self.first is not None:
+                return
+            self.first, self.who = f"guest {ctx.label} failed: {reason}", ctx
+            self.event.set()
+        for other in self.ctxs:
+            if other is not ctx:
+                other._abort_ssh("group failed")
 
     def fail(self, ctx: RunContext, record: dict, err: BaseException) -> None:
         record["status"] = "failed"
-        record["failure"] = failure_of(ctx, err)
         with self.lock:
-            if self.first is None:
-                self.first = f"guest {ctx.label} failed: {record['failure']['reason']}"
-                self.event.set()
-                for other in self.ctxs:  # end every other guest's wait at once
-                    if other is not ctx:
-                        other._abort_ssh("group failed")
+            cut_short = self.first is not None and self.who is not ctx
+        if cut_short:
+            record["failure"] = {"reason": f"group failed: {self.first}",
+                                 "console_tail": console.tail(ctx.console_log)}
+            return
+        record["failure"] = failure_of(ctx, err)
+        self.cut(ctx, record["failure"]["reason"])
 
 
 def _in_threads(ctxs: list[RunContext], target) -> None:
@@ -108,11 +122,17 @@ def run_group(ctxs: list[RunContext], results: ResultsDir, status_cb) -> list[di
                     outcomes[i] = run_workload(ctx, records[i])
                 except RUN_ERRORS as err:
                     abort.fail(ctx, records[i], err)
+                    return
+                # A workload that failed stops the others now; its record is judged
+                # (console, checks) with theirs once every workload has ended.
+                _result, failure = WORKLOADS[ctx.run.workload.name].parse(*outcomes[i])
+                if failure:
+                    abort.cut(ctx, failure)
             _in_threads(ctxs, work)
             for i, ctx in enumerate(ctxs):
                 stop_monitor(ctx, records[i], monitors[i])
             for i, ctx in enumerate(ctxs):
-                if records[i]["status"] == "failed" or outcomes[i] is None:
+                if records[i]["failure"] is not None or outcomes[i] is None:
                     continue
                 try:
                     judge_workload(ctx, records[i], monitors[i], outcomes[i])
@@ -130,12 +150,12 @@ def run_group(ctxs: list[RunContext], results: ResultsDir, status_cb) -> list[di
                 teardown(ctx, records[i], results)
             except Exception as exc:  # one guest's teardown must not leave the others up
                 ui.warn(f"{ctx.label}: teardown: {exc}")
+    failed = abort.first or next((f"guest {r['label']} failed: {r['failure']['reason']}"
+                                  for r in records if r["failure"]), None)
     for record in records:  # a member that did not fail itself fails with its group
-        if record["status"] != "failed" and (abort.first or any(
-                r["status"] == "failed" for r in records)):
+        if failed and record["failure"] is None:
             record["status"] = "failed"
-            record["failure"] = {"reason": f"group failed: {abort.first or 'a guest failed'}",
-                                 "console_tail": ""}
+            record["failure"] = {"reason": f"group failed: {failed}", "console_tail": ""}
     group, rows = group_record(ctxs, records, started)
     for ctx, record in zip(ctxs, records):
         write(ctx, record, results)

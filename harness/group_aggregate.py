@@ -64,6 +64,20 @@ def merged_series(member_rows: list[list[dict]], start_wall: float) -> list[dict
     return out
 
 
+def work_rate(result: dict) -> float | None:
+    """Pages the pressure workload touched in all (first touch, passes, final verify)
+    per second of those phases; None for another workload or an incomplete result."""
+    try:
+        pages = result["pages"] + sum(p["pages"] for p in result.get("passes", []))
+        seconds = result["fill_elapsed_s"] + result["elapsed_s"]
+        if result.get("final_verify_elapsed_s"):
+            pages += result["pages"]
+            seconds += result["final_verify_elapsed_s"]
+    except (KeyError, TypeError):
+        return None
+    return round(pages / seconds, 1) if seconds > 0 else None
+
+
 def _max(rows: list[dict], key: str) -> float | None:
     values = [r[key] for r in rows if key in r]
     return max(values) if values else None
@@ -80,6 +94,7 @@ def _member(ctx, record: dict, rows: list[dict]) -> dict:
         "workload_started_wall": record.get("workload_started_wall"),
         "workload_wall_s": record.get("workload_wall_s"),
         "pages_per_sec": result.get("pages_per_sec"),
+        "work_pages_per_sec": work_rate(result),
         "corrupted_pages": result.get("corrupted_pages"),
         "backend_stored_pages_max": _max(rows, "backend_stored_pages"),
         "backend_stored_bytes_max": _max(rows, "backend_stored_bytes"),
@@ -107,6 +122,8 @@ def group_record(ctxs: list, records: list[dict], started_wall: float) -> tuple[
     series = merged_series(member_rows, started_wall)
     rates = [m["pages_per_sec"] for m in members]
     complete = all(isinstance(v, (int, float)) for v in rates)
+    work = [m["work_pages_per_sec"] for m in members]
+    work_complete = all(isinstance(v, (int, float)) for v in work)
     corrupted = [m["corrupted_pages"] for m in members]
     starts = [(m["workload_started_wall"], m["workload_wall_s"]) for m in members
               if m["workload_started_wall"] is not None and m["workload_wall_s"] is not None]
@@ -115,6 +132,10 @@ def group_record(ctxs: list, records: list[dict], started_wall: float) -> tuple[
     result = {
         "pages_per_sec": round(sum(rates), 1) if complete else None,
         "jain_fairness_index": round(jain(rates), 4) if complete and jain(rates) else None,
+        # the whole workload (first touch + passes + final verify), summed over guests
+        "work_pages_per_sec": round(sum(work), 1) if work_complete else None,
+        "work_jain_fairness_index": round(jain(work), 4) if work_complete and jain(work)
+        else None,
         "corrupted_pages": sum(corrupted) if all(c is not None for c in corrupted) else None,
         "makespan_s": round(max(s + w for s, w in starts) - min(s for s, _ in starts), 2)
         if starts else None,

@@ -292,6 +292,8 @@ def new_record(ctx: RunContext) -> dict:
         "guest": {"memory_mib": ctx.memory_mib(), "vcpus": ctx.vcpus(),
                   "swap_mib": ctx.swap_mib(), "swap_iotune": ctx.iotune(),
                   "accel": ctx.prep.accel},
+        **({"group_member": {"index": ctx.member.index, "group_run_id": run.run_id}}
+           if ctx.member is not None else {}),
     }
 
 

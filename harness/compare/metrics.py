@@ -91,6 +91,10 @@ METRICS: tuple[Metric, ...] = (
     _m("jain_fairness_index", "result.jain_fairness_index", "", H, "workload",
        "Jain's fairness (guests)"),
     _m("makespan_s", "result.makespan_s", "s", L, "workload", "group makespan"),
+    _m("work_pages_per_sec", "result.work_pages_per_sec", "pages/s", H, "workload",
+       "whole-workload rate (guests' sum)", rate=True),
+    _m("work_jain_fairness_index", "result.work_jain_fairness_index", "", H, "workload",
+       "Jain's fairness (whole workload)"),
     _m("boot_seconds", "boot_seconds", "s", L, "guest", "boot time"),
     # swap and faults
     _m("pswpin", "deltas.pswpin", "pages", L, "swap", "swap ins (disk)"),

@@ -93,7 +93,9 @@ def _member(i, rate, corrupted=0, status="passed"):
               "kernel": {"label": "a"}, "workload": {"name": "pressure", "params": {}},
               "guest": {"memory_mib": 128}, "workload_started_wall": 1000.0 + 10 * i,
               "workload_wall_s": 50.0,
-              "result": {"pages_per_sec": rate, "corrupted_pages": corrupted},
+              "result": {"pages_per_sec": rate, "corrupted_pages": corrupted, "pages": 100,
+                         "passes": [{"pages": 50}], "fill_elapsed_s": 1.0 * (i + 1),
+                         "elapsed_s": 1.0, "final_verify_elapsed_s": 0.5},
               "deltas": {"pswpout": 10 * (i + 1)},
               "backend": {"options": {"cap": 1 << 20},
                           "guest": {"max_pages": 16384, "rejects": {"quota": i}}},
@@ -110,6 +112,8 @@ def test_group_record_aggregates_its_members():
     assert record["result"]["pages_per_sec"] == 4000.0
     assert record["result"]["jain_fairness_index"] == pytest.approx(0.8)
     assert record["result"]["corrupted_pages"] == 0
+    # (100 + 50 + 100) pages in 2.5 s and in 3.5 s
+    assert record["result"]["work_pages_per_sec"] == pytest.approx(100 + 71.4, abs=0.1)
     assert record["result"]["makespan_s"] == 60.0       # 1000 → 1060
     assert record["deltas"]["pswpout"] == 30
     assert [m["backend_refusals"] for m in record["group"]["members"]] == [0, 1]

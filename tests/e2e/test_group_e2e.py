@@ -1,0 +1,105 @@
+"""Group runs with real guests: two config:tmem guests at once on one backend, each in its
+own namespace with its own quota, its pages verified, the group recorded; and a group
+whose one guest fails: the other's workload is cut short and no QEMU is left."""
+
+import csv
+import json
+
+import pytest
+
+from tests.e2e.conftest import qemu_pids, tmemlab
+
+pytestmark = pytest.mark.e2e
+
+SHARED = """
+name: pair
+guest: {memory_mib: 128, boot_timeout_s: 240}
+swap: {size_mib: 384, iotune: {total_bytes_sec: 209715200}}
+backend: {compression: lz4}
+group:
+  guests: 2
+  members:
+    - {params: {seed: 11}}
+    - {params: {seed: 22}, quota_mib: 8, weight: 300, start_delay_s: 4}
+kernels: [{name: tmem, kernel: "config:tmem"}]
+workloads:
+  - {name: pressure, params: {size: 160M, passes: 1, pattern: random, write_ratio: 0.2},
+     timeout_s: 900}
+"""
+
+FAILING = """
+name: broken
+guest: {memory_mib: 128, boot_timeout_s: 240}
+swap: {size_mib: 128}
+group:
+  guests: 2
+  members:
+    - {params: {duration: 600}}
+    - {params: {size: 1G}}          # RAM + swap are 256 MiB: the OOM killer ends it
+kernels: [{name: disk, kernel: "distro:debian-6.1", cmdline: zswap.enabled=0}]
+workloads:
+  - {name: pressure, params: {size: 96M, pattern: seq}, timeout_s: 900}
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tmem_kernel():
+    proc = tmemlab("kernel", "build", "tmem", timeout=3000)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def run(tmp_path, text):
+    path = tmp_path / "group.yaml"
+    path.write_text(text)
+    proc = tmemlab("run", str(path), "--results", str(tmp_path / "results"))
+    (folder,) = (tmp_path / "results").iterdir()
+    runs = {p.stem: json.loads(p.read_text()) for p in (folder / "runs").glob("*.json")}
+    return proc, folder, runs
+
+
+def test_two_guests_share_one_backend_each_in_its_own_namespace(tmp_path):
+    proc, folder, runs = run(tmp_path, SHARED)
+    assert set(runs) == {"tmem+pressure-i1", "tmem+pressure.g0-i1", "tmem+pressure.g1-i1"}
+    group, g0, g1 = (runs["tmem+pressure-i1"], runs["tmem+pressure.g0-i1"],
+                     runs["tmem+pressure.g1-i1"])
+    assert proc.returncode == 0, (group["failure"], proc.stderr[-3000:])
+    assert group["kind"] == "group" and group["status"] == "passed"
+    for member, seed in ((g0, 11), (g1, 22)):
+        # different seeds write different pages: a page served from the other guest's
+        # namespace would fail verification
+        assert member["result"]["corrupted_pages"] == 0 and member["result"]["seed"] == seed
+        assert member["backend"]["guest"]["good_puts"] > 0
+        assert member["deltas"]["succ_stores"] > 0 and member["deltas"]["loads"] > 0
+    # one backend, two namespaces: each guest's quota and weight are its own
+    assert g0["backend"]["guest"]["max_pages"] == 384 << 8       # its swap size
+    assert g1["backend"]["guest"]["max_pages"] == 8 << 8         # quota_mib: 8
+    assert g1["backend"]["guest"]["weight"] == 300
+    assert g1["backend"]["guest"]["rejects"].get("quota", 0) > 0
+    assert not g0["backend"]["guest"].get("rejects", {}).get("quota")
+    # the second guest started its workload after the first (start_delay_s: 4)
+    assert g1["workload_started_wall"] - g0["workload_started_wall"] >= 3.5
+    result = group["result"]
+    assert result["pages_per_sec"] == pytest.approx(
+        g0["result"]["pages_per_sec"] + g1["result"]["pages_per_sec"], abs=0.2)
+    assert 0.5 <= result["jain_fairness_index"] <= 1 and result["corrupted_pages"] == 0
+    held = [m["backend_stored_pages_max"] for m in group["group"]["members"]]
+    assert held[1] <= 8 << 8 and held[0] > held[1]
+    with open(folder / "series" / "tmem+pressure-i1.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"g0_backend_stored_bytes", "g1_backend_stored_bytes", "host_rss_bytes"} \
+        <= set(rows[-1])
+    assert (folder / "OVERCOMMIT.md").is_file()
+    assert list((folder / "plots").glob("pool-share-*.png"))
+
+
+def test_one_failed_guest_fails_the_group_and_stops_the_other(tmp_path):
+    proc, _folder, runs = run(tmp_path, FAILING)
+    group, g0, g1 = (runs["disk+pressure-i1"], runs["disk+pressure.g0-i1"],
+                     runs["disk+pressure.g1-i1"])
+    assert proc.returncode != 0
+    assert g1["status"] == "failed" and "OOM" in g1["failure"]["reason"], g1["failure"]
+    # the other guest's 600 s workload was cut short and its record says why
+    assert g0["status"] == "failed" and "group failed" in g0["failure"]["reason"]
+    assert g0["workload_wall_s"] < 300
+    assert group["status"] == "failed"
+    assert qemu_pids(f"tmemlab-{proc.pid}-") == []

@@ -58,6 +58,7 @@ class Member:
     quota_mib: int | None       # backend page quota in MiB; None: the swap size
     start_delay_s: float        # after the group's workloads start
     params: dict                # the workload's params with this guest's merged over them
+    workload: str | None = None  # its own workload (then params are its own only)
 
 
 @dataclass
@@ -91,8 +92,16 @@ def resolve_group(base: dict, kernel: KernelChoice, workload: WorkloadChoice) ->
     members = shape["members"] or [{} for _ in range(shape["guests"])]
     return Group([Member(i, m.get("memory_mib"), m.get("weight", 100), m.get("quota_mib"),
                          i * stagger + m.get("start_delay_s", 0.0),
-                         {**workload.params, **m.get("params", {})})
+                         member_params(workload, m), m.get("workload"))
                   for i, m in enumerate(members)])
+
+
+def member_params(workload: WorkloadChoice, member: dict) -> dict:
+    """A member's params: merged over the workload's, or its own when it runs another."""
+    own = member.get("params") or {}
+    if member.get("workload") not in (None, workload.name):
+        return dict(own)
+    return {**workload.params, **own}
 
 
 @dataclass
@@ -217,7 +226,8 @@ def _check_groups(c: _Checker, model: schema.ExperimentFile, exp: Experiment) ->
         for i, member in enumerate(shape.get("members") or []):
             for workload in exp.workloads:
                 try:
-                    WORKLOADS[workload.name].validate({**workload.params, **member["params"]})
+                    WORKLOADS[member.get("workload") or workload.name].validate(
+                        member_params(workload, member))
                 except ValueError as err:
                     c.fail(where + ("members", i, "params"),
                            f"{err} (with workload {workload.label})")

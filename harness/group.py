@@ -125,7 +125,7 @@ def run_group(ctxs: list[RunContext], results: ResultsDir, status_cb) -> list[di
                     return
                 # A workload that failed stops the others now; its record is judged
                 # (console, checks) with theirs once every workload has ended.
-                _result, failure = WORKLOADS[ctx.run.workload.name].parse(*outcomes[i])
+                _result, failure = WORKLOADS[ctx.workload_name()].parse(*outcomes[i])
                 if failure:
                     abort.cut(ctx, failure)
             _in_threads(ctxs, work)

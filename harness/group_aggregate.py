@@ -158,6 +158,7 @@ def group_record(ctxs: list, records: list[dict], started_wall: float) -> tuple[
                 "host_rss_max_bytes": _max(series, "host_rss_bytes"),
                 "pool_stored_bytes_max": _max(series, "pool_stored_bytes"),
             },
+            "started_wall": round(started_wall, 3),   # the series' t = 0
             "wall_s": round(time.time() - started_wall, 1),
         },
         "result": result,

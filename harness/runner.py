@@ -68,8 +68,9 @@ def needs_backend(exp: Experiment, prep: Prepared) -> bool:
     explicit = exp.backend.get("enabled")
     if explicit is not None:
         return explicit
+    members = [m.workload for r in exp.runs() if r.group for m in r.group.members]
     return bool(exp.backend) or any(tmem_capable(k) for k in prep.kernels.values()) \
-        or any(pools_channel(w.name) for w in exp.workloads)
+        or any(pools_channel(w) for w in [w.name for w in exp.workloads] + members if w)
 
 
 def pools_channel(workload: str) -> bool:
@@ -146,7 +147,7 @@ class RunContext:
             # never-listening socket refuses QEMU, which retries each second.
             placeholder_socket(self.work / "tmem.sock")
         pools = None
-        if pools_channel(self.run.workload.name) and self.prep.backend is not None:
+        if pools_channel(self.workload_name()) and self.prep.backend is not None:
             pools = self.work / "pools.sock"
             self.prep.backend.add_guest(self.pools_name, pools, swap_mib=POOLS_QUOTA_MIB)
         swap = None
@@ -172,6 +173,10 @@ class RunContext:
             if override:
                 return override
         return self.exp.guest["memory_mib"]
+
+    def workload_name(self) -> str:
+        """The workload this guest runs (a group member may run its own)."""
+        return (self.member and self.member.workload) or self.run.workload.name
 
     def params(self) -> dict:
         """The workload's params for this guest (a group member's merged over them)."""
@@ -236,7 +241,7 @@ class RunContext:
         self.hv.destroy(self.name)
         if self.prep.backend is not None:
             self.prep.backend.remove_guest(self.name)
-            if pools_channel(self.run.workload.name):
+            if pools_channel(self.workload_name()):
                 self.prep.backend.remove_guest(self.pools_name)
         shutil.rmtree(self.work, ignore_errors=True)
 
@@ -278,7 +283,7 @@ def verify_settings(ctx: RunContext, record: dict) -> None:
 
 def new_record(ctx: RunContext) -> dict:
     run = ctx.run
-    workload = WORKLOADS[run.workload.name]
+    workload = WORKLOADS[ctx.workload_name()]
     kernel = ctx.prep.kernels[run.kernel.key]
     params = ctx.params()
     return {
@@ -286,7 +291,7 @@ def new_record(ctx: RunContext) -> dict:
         "status": "failed", "failure": None,
         "kernel": {**kernel.identity(), "cmdline_extra": run.kernel.cmdline,
                    "label": run.kernel.label, "allow_unused": run.kernel.allow_unused},
-        "workload": {"name": run.workload.name, "label": run.workload.label,
+        "workload": {"name": ctx.workload_name(), "label": run.workload.label,
                      "params": params, "command": workload.command(params),
                      "notes": getattr(workload, "notes", lambda _p: [])(params)},
         "guest": {"memory_mib": ctx.memory_mib(), "vcpus": ctx.vcpus(),
@@ -379,7 +384,7 @@ def judge_workload(ctx: RunContext, record: dict, monitor: monitors.Monitor,
     if ctx.stopped():  # the watchdog cut the workload's wait short
         raise RunFailed(ctx.stopped())
     status, out, err = outcome
-    workload = WORKLOADS[ctx.run.workload.name]
+    workload = WORKLOADS[ctx.workload_name()]
     result, failure = workload.parse(status, out, err)
     record["deltas"], record["summary"] = monitors.summarize(monitor.rows, monitor.missed)
     backend = ctx.prep.backend
@@ -387,7 +392,7 @@ def judge_workload(ctx: RunContext, record: dict, monitor: monitors.Monitor,
         try:
             record["backend"] = {"options": backend.options,
                                  "guest": backend.guest_stats(ctx.name)}
-            if pools_channel(ctx.run.workload.name):
+            if pools_channel(ctx.workload_name()):
                 record["backend"]["pools_guest"] = backend.guest_stats(ctx.pools_name)
         except Exception as exc:  # the backend may be down after a fault test
             record["backend"] = {"options": backend.options, "error": str(exc)}

@@ -226,6 +226,7 @@ class Member(Strict):
     weight: int_in(1, 1 << 20) = 100           # the backend's eviction weight
     quota_mib: int_in(0, 1 << 22) | None = None  # its backend page quota; None: swap size
     start_delay_s: Annotated[float, BeforeValidator(_seconds)] = 0.0  # added to the stagger
+    workload: one_of(tuple(WORKLOADS)) | None = None  # its own workload (params: its own)
     params: Mapping = {}                         # merged over the workload's params
 
 

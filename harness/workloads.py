@@ -238,6 +238,8 @@ POOLS_PARAMS = {
     "bytes": Param(lambda v: isinstance(v, str) and bool(SIZE.match(v)), "like 8M", "--bytes"),
     "batch": Param(_is_int(1, 1024), "1..1024", "--batch"),
     "seed": Param(_is_int(0, 2**63), "an integer", "--seed"),
+    # the isolation check between guests (pools.c --probe): GET another namespace's ids
+    "probe": Param(_is_int(1, 1 << 20), "indices to probe per pool id, 1..1048576", "--probe"),
 }
 
 
@@ -262,6 +264,9 @@ class TmemPools:
         result, failure = json_result("tmemlab-pools", status, stdout, stderr)
         if failure:
             return result, failure
+        if result.get("probe", {}).get("found"):
+            return result, (f"isolation broken: {result['probe']['found']} pages read from "
+                            "another namespace's pool ids")
         if result.get("corrupted_pages"):
             return result, f"{result['corrupted_pages']} corrupted pages"
         lingering = [r["page_size"] for r in result.get("sizes", []) if not r["gone_after_flush"]]

@@ -5,6 +5,7 @@
  *
  *   tmemlab-pools [--port NAME|PATH] [--sizes 4K,16K,...] [--bytes N[KMG]]
  *                 [--batch N] [--seed N]
+ *   tmemlab-pools [--port NAME|PATH] --probe N
  *
  * frontswap's API moves one 4 KiB page per call. The wire protocol
  * (host_backend/PROTOCOL.md) and the backend take pools of any page size
@@ -27,6 +28,13 @@
  * and latency percentiles in microseconds per op, and the corrupted pages.
  * Exit status: 0 ok, 1 runtime error (port, protocol), 2 bad arguments,
  * 3 a page came back different (the JSON is still printed).
+ *
+ * --probe N is the isolation check between guests: without creating a pool,
+ * GET pages 0..N-1 of object 0 in pool ids 0..PROBE_POOLS-1, the ids and
+ * offsets another guest's frontswap pages have in *its* namespace (frontswap:
+ * pool 0, object = swap type 0, index = swap offset). Every GET must miss
+ * (BAD_POOL or NOT_FOUND); a page returned is a page of another namespace:
+ * it is counted as corrupted and the exit status is 3.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -56,7 +64,8 @@
 
 enum { OP_HELLO = 1, OP_NEW_POOL, OP_DESTROY_POOL, OP_PUT, OP_GET, OP_FLUSH_PAGE,
        OP_FLUSH_OBJECT, OP_STATS, OP_PUT_BATCH, OP_GET_BATCH, OP_FLUSH_BATCH };
-enum { ST_OK = 0, ST_NOT_FOUND = 1 };
+enum { ST_OK = 0, ST_NOT_FOUND = 1, ST_BAD_POOL = 3 };
+#define PROBE_POOLS	32
 
 static int port = -1;
 static uint64_t next_id = 1;
@@ -377,10 +386,40 @@ static long long parse_size(const char *s)
 	return *end || v <= 0 ? -1 : v;
 }
 
+/* --probe: see the top of the file. Prints its JSON; returns the exit status. */
+static int probe(long long n)
+{
+	unsigned long long gets = 0, found = 0, not_found = 0, bad_pool = 0, other = 0;
+	uint64_t t0 = now_ns();
+
+	for (uint32_t pool = 0; pool < PROBE_POOLS; pool++) {
+		for (long long i = 0; i < n; i++) {
+			int32_t st;
+
+			header(OP_GET, pool, (uint32_t)i, 0, 0);
+			st = call(NULL);
+			gets++;
+			if (st == ST_OK)
+				found++;
+			else if (st == ST_NOT_FOUND)
+				not_found++;
+			else if (st == ST_BAD_POOL)
+				bad_pool++;
+			else
+				other++;
+		}
+	}
+	printf("{\"probe\": {\"pool_ids\": %d, \"indices\": %lld, \"gets\": %llu, "
+	       "\"found\": %llu, \"not_found\": %llu, \"bad_pool\": %llu, \"other\": %llu, "
+	       "\"elapsed_s\": %.3f}, \"corrupted_pages\": %llu}\n", PROBE_POOLS, n, gets, found,
+	       not_found, bad_pool, other, (now_ns() - t0) / 1e9, found);
+	return found ? 3 : 0;
+}
+
 static int usage(const char *why)
 {
 	fprintf(stderr, NAME ": %s (usage: " NAME " [--port NAME|PATH] [--sizes 4K,...,2M] "
-		"[--bytes N] [--batch N] [--seed N])\n", why);
+		"[--bytes N] [--batch N] [--seed N] | --probe N)\n", why);
 	return 2;
 }
 
@@ -389,11 +428,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{"port", required_argument, NULL, 'p'}, {"sizes", required_argument, NULL, 's'},
 		{"bytes", required_argument, NULL, 'b'}, {"batch", required_argument, NULL, 'n'},
-		{"seed", required_argument, NULL, 'e'}, {NULL, 0, NULL, 0},
+		{"seed", required_argument, NULL, 'e'}, {"probe", required_argument, NULL, 'r'},
+		{NULL, 0, NULL, 0},
 	};
 	const char *port_arg = "org.tmemlab.pools.0";
 	char sizes_arg[256] = "4K,16K,64K,256K,2M", path[300], *tok, *save;
-	long long bytes = 8 << 20, batch = 32;
+	long long bytes = 8 << 20, batch = 32, probe_n = 0;
 	unsigned long long seed = 1, corrupted = 0;
 	size_t sizes[MAX_SIZES];
 	unsigned int nsizes = 0, nres = 0;
@@ -417,6 +457,11 @@ int main(int argc, char **argv)
 				return usage("--batch: expected 1..1024");
 			break;
 		case 'e': seed = strtoull(optarg, NULL, 10); break;
+		case 'r':
+			probe_n = strtoll(optarg, NULL, 10);
+			if (probe_n < 1 || probe_n > (1 << 20))
+				return usage("--probe: expected 1..1048576 indices");
+			break;
 		default: return usage("unknown option");
 		}
 	}
@@ -444,13 +489,18 @@ int main(int argc, char **argv)
 	if (port < 0 || !tx || !rx || !page || !res)
 		die(path);
 
-	/* HELLO: version 1, RESET (nothing of an earlier run of this tool survives) */
+	/*
+	 * HELLO: version 1, RESET (nothing of an earlier run of this tool survives);
+	 * a probe does not reset: it must see whatever its namespace holds.
+	 */
 	put32(tx + HDR, 1 | (1u << 16));
-	put32(tx + HDR + 4, 1);
+	put32(tx + HDR + 4, probe_n ? 0 : 1);
 	memcpy(tx + HDR + 8, NAME, strlen(NAME));
 	header(OP_HELLO, 0, 0, 0, 8 + strlen(NAME));
 	expect(call(&len), ST_OK, "HELLO");
 	version = rx[HDR];
+	if (probe_n)
+		return probe(probe_n);
 
 	for (unsigned int i = 0; i < nsizes; i++) {
 		for (int batched = 0; batched < 2; batched++) {

@@ -56,3 +56,49 @@ def test_bad_arguments_and_a_missing_port(tools, tmp_path):
     out = subprocess.run([tools / "tmemlab-pools", "--port", "org.nosuch.0"],
                          capture_output=True, text=True)
     assert out.returncode == 1 and "no virtio-serial port named org.nosuch.0" in out.stderr
+
+
+def _store_frontswap_pages(sock, count: int) -> None:
+    """What a guest's relay does: HELLO, a persistent pool (id 0), pages of object 0."""
+    from host_backend import protocol as p
+    from host_backend.bench import Conn
+
+    conn = Conn(str(sock))
+    conn.sock.sendall(p.encode(p.Op.HELLO, 1, payload=p.hello_payload("a", flags=1)))
+    assert conn.reply() == p.Status.OK
+    conn.sock.sendall(p.encode(p.Op.NEW_POOL, 2, payload=p.new_pool_payload(True)))
+    assert conn.reply() == p.Status.OK
+    for i in range(count):
+        conn.sock.sendall(p.encode(p.Op.PUT, 3 + i, pool_id=0, index=i,
+                                   payload=bytes([i % 251 + 1]) * 4096))
+        assert conn.reply() == p.Status.OK
+    conn.sock.close()
+
+
+def test_probe_gets_nothing_from_another_guests_namespace(tools, tmp_path):
+    """Guest a holds frontswap pages (pool 0, object 0, indices 0..63); a probe sending
+    exactly those ids on guest b's socket gets nothing, on a's own it finds them all (so
+    the probe can see a page when one is there)."""
+    ctl = tmp_path / "ctl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_backend", "serve", "--guest", f"a={tmp_path}/a.sock",
+         "--guest", f"b={tmp_path}/b.sock", "--control", str(ctl), "--log-level", "warning"])
+    try:
+        ControlClient(str(ctl)).connect(wait=20).close()
+        _store_frontswap_pages(tmp_path / "a.sock", 64)
+
+        def probe(name):
+            out = subprocess.run([tools / "tmemlab-pools", "--port", str(tmp_path / name),
+                                  "--probe", "64"], capture_output=True, text=True, timeout=120)
+            return out.returncode, json.loads(out.stdout)["probe"]
+
+        status, other = probe("b.sock")
+        assert status == 0 and other["gets"] == 32 * 64
+        assert other["found"] == 0 and other["bad_pool"] == 32 * 64
+        status, own = probe("a.sock")
+        assert status == 3 and own["found"] == 64 and own["not_found"] == 0
+        stats = ControlClient(str(ctl)).connect(wait=5).stats()["guests"]
+        assert stats["a"]["stored_pages"] == 64 and stats["b"]["stored_pages"] == 0
+    finally:
+        proc.kill()
+        proc.wait()

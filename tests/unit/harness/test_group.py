@@ -48,6 +48,17 @@ def test_each_arm_runs_as_its_group(tmp_path):
     assert runs["alone+phased-i1"].group is None  # one guest: an ordinary run
 
 
+def test_a_member_may_run_its_own_workload(tmp_path):
+    text = GROUP.replace("{quota_mib: 32, start_delay_s: 5}",
+                         "{workload: tmem-pools, params: {probe: 64}}")
+    caps = {r.run_id: r for r in load(tmp_path, text).runs()}["caps+phased-i1"].group.members
+    assert caps[2].workload == "tmem-pools" and caps[2].params == {"probe": 64}
+    assert caps[1].workload is None and caps[1].params["size"] == "256M"
+    bad = text.replace("probe: 64", "probe: 0")
+    with pytest.raises(ExperimentConfigError, match="probe"):
+        load(tmp_path, bad)
+
+
 @pytest.mark.parametrize("change, field, line, reason", [
     (("{quota_mib: 32, start_delay_s: 5}]", "]"), "kernels[1].group.members", 10,
      "2 members for 3 guests"),

@@ -199,6 +199,11 @@ class RunContext:
         return self.exp.swap["iotune_scale"] if override is None else override
 
     def boot(self) -> float:
+        """Start the domain and wait for its SSH; seconds from start to connected."""
+        return self.connect(self.start())
+
+    def start(self) -> float:
+        """Create the domain (quickly: no waiting for the guest); returns when it began."""
         spec = self.domain_spec()
         start = time.monotonic()
         self.dom = self.hv.start(domain_xml(spec), self.name)
@@ -207,6 +212,10 @@ class RunContext:
         self.watchdog.start()
         self.guest = Guest(self.name, spec.ssh_port, self.prep.image.key,
                            self.prep.image.host_key)
+        return start
+
+    def connect(self, start: float) -> float:
+        """Wait for the started guest's SSH (boot_timeout_s from ``start``)."""
         deadline = start + self.exp.guest["boot_timeout_s"]
         try:
             connected = self.guest.connect(deadline, alive=self._domain_alive)

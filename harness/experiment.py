@@ -33,6 +33,7 @@ class KernelChoice:
     iotune_scale: str | float | None = None  # overrides swap.iotune_scale
     memory_mib: int | None = None  # overrides guest.memory_mib
     group: dict | None = None      # overrides the experiment's group (schema.GroupOverride)
+    workloads: list[str] | None = None  # only these workload labels run on this column
 
     @property
     def key(self) -> str:
@@ -140,7 +141,8 @@ class Experiment:
         """Iterations outermost, so a partial experiment still compares every config."""
         return [Run(self.name, k, w, i, resolve_group(self.group, k, w))
                 for i in range(1, self.iterations + 1)
-                for k in self.kernels for w in self.workloads]
+                for k in self.kernels for w in self.workloads
+                if k.workloads is None or w.label in k.workloads]
 
     def resolved(self) -> dict:
         """The experiment with every default filled in, as results record it."""
@@ -184,7 +186,8 @@ def _kernels(c: _Checker, entries: list[schema.KernelEntry]) -> list[KernelChoic
             group = None if item.group is None else item.group.model_dump(exclude_none=True)
             out.append(KernelChoice(label + suffix, item.kernel, cmdline, item.config,
                                     item.swap_mib, item.allow_unused, item.vcpus,
-                                    iotune, item.iotune_scale, item.memory_mib, group))
+                                    iotune, item.iotune_scale, item.memory_mib, group,
+                                    item.workloads))
     labels = [k.label for k in out]
     for label in labels:
         if labels.count(label) > 1:
@@ -215,6 +218,12 @@ def _check_groups(c: _Checker, model: schema.ExperimentFile, exp: Experiment) ->
     shapes = [(("group",), model.group.model_dump())] + [
         (("kernels", i, "group"), item.group.model_dump(exclude_none=True))
         for i, item in enumerate(model.kernels) if item.group is not None]
+    labels = [w.label for w in exp.workloads]
+    for i, item in enumerate(model.kernels):
+        for j, wanted in enumerate(item.workloads or []):
+            if wanted not in labels:
+                c.fail(("kernels", i, "workloads", j),
+                       f"no workload labelled {wanted!r} (have: {', '.join(labels)})")
     if exp.faults and any(run.group for run in exp.runs()):
         c.fail(("faults",), "fault injection targets one guest: not with group runs "
                             "(group.guests > 1)")

@@ -255,6 +255,8 @@ class KernelEntry(Strict):
     iotune_scale: IotuneScale | None = None      # overrides swap.iotune_scale
     memory_mib: int_in(64, 1 << 20) | None = None  # overrides guest.memory_mib
     group: section(GroupOverride) | None = None  # overrides the experiment's group
+    # Only these workload labels run on this column (default: every workload).
+    workloads: Annotated[list[Label], BeforeValidator(_non_empty_list)] | None = None
     # The run may pass although its technique (zswap, zram, tmem) stored nothing.
     allow_unused: Bool = False
 

@@ -48,6 +48,16 @@ def test_each_arm_runs_as_its_group(tmp_path):
     assert runs["alone+phased-i1"].group is None  # one guest: an ordinary run
 
 
+def test_a_column_may_run_only_some_workloads(tmp_path):
+    text = GROUP.replace("group: {guests: 1}}", "group: {guests: 1}, workloads: [phased]}")
+    ids = [r.run_id for r in load(tmp_path, text).runs()]
+    assert "alone+phased-i1" in ids and "alone+together-i1" not in ids
+    assert "static+together-i1" in ids
+    with pytest.raises(ExperimentConfigError, match="no workload labelled 'later'") as exc:
+        load(tmp_path, text.replace("workloads: [phased]", "workloads: [later]"))
+    assert exc.value.field == "kernels[2].workloads[0]" and exc.value.line == 12
+
+
 def test_a_member_may_run_its_own_workload(tmp_path):
     text = GROUP.replace("{quota_mib: 32, start_delay_s: 5}",
                          "{workload: tmem-pools, params: {probe: 64}}")

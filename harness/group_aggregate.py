@@ -104,12 +104,18 @@ def _member(ctx, record: dict, rows: list[dict]) -> dict:
     }
 
 
+# Counters of the one backend process, which every member's series samples whole: the
+# group's is their largest, never their sum.
+SHARED_COUNTERS = ("backend_cpu_s",)
+
+
 def _summed_deltas(records: list[dict]) -> dict:
     out: dict[str, float] = {}
     for record in records:
         for key, value in (record.get("deltas") or {}).items():
             if isinstance(value, (int, float)):
-                out[key] = out.get(key, 0) + value
+                out[key] = max(out.get(key, 0), value) if key in SHARED_COUNTERS \
+                    else out.get(key, 0) + value
     return out
 
 

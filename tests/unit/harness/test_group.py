@@ -117,7 +117,7 @@ def _member(i, rate, corrupted=0, status="passed"):
               "result": {"pages_per_sec": rate, "corrupted_pages": corrupted, "pages": 100,
                          "passes": [{"pages": 50}], "fill_elapsed_s": 1.0 * (i + 1),
                          "elapsed_s": 1.0, "final_verify_elapsed_s": 0.5},
-              "deltas": {"pswpout": 10 * (i + 1)},
+              "deltas": {"pswpout": 10 * (i + 1), "backend_cpu_s": 5.0 + i},
               "backend": {"options": {"cap": 1 << 20},
                           "guest": {"max_pages": 16384, "rejects": {"quota": i}}},
               "series_rows": [{"wall": 1001.0 + i, "backend_stored_bytes": 4096 * (i + 1),
@@ -137,6 +137,7 @@ def test_group_record_aggregates_its_members():
     assert record["result"]["work_pages_per_sec"] == pytest.approx(100 + 71.4, abs=0.1)
     assert record["result"]["makespan_s"] == 60.0       # 1000 → 1060
     assert record["deltas"]["pswpout"] == 30
+    assert record["deltas"]["backend_cpu_s"] == 6.0   # one process, sampled by each guest
     assert [m["backend_refusals"] for m in record["group"]["members"]] == [0, 1]
     assert record["group"]["host"]["pool_stored_bytes_max"] == 4096 * 3
     assert record["group"]["host"]["backend_cap_bytes"] == 1 << 20

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from harness.workloads import WORKLOADS
+
 
 def _corruption(run: dict) -> tuple[bool, str] | None:
     corrupted = run.get("result", {}).get("corrupted_pages")
@@ -104,8 +106,12 @@ def _loads_match_found_gets(run: dict) -> tuple[bool, str] | None:
 
 
 def _allowed_unused(run: dict) -> bool:
-    """The experiment says this run's technique may store nothing (kernels[].allow_unused)."""
-    return bool(run.get("kernel", {}).get("allow_unused"))
+    """The experiment says this run's technique may store nothing (kernels[].allow_unused),
+    or the run's workload does not drive the guest into swap (tmem-pools talks to the
+    backend over a port of its own: a group member probing its namespace swaps nothing)."""
+    workload = WORKLOADS.get(run.get("workload", {}).get("name"))
+    return bool(run.get("kernel", {}).get("allow_unused")) \
+        or not getattr(workload, "drives_swap", True)
 
 
 def _zswap_used(run: dict) -> tuple[bool, str] | None:

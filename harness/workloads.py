@@ -250,6 +250,7 @@ class TmemPools:
     name = "tmem-pools"
     binary = "/usr/local/bin/tmemlab-pools"
     channel = "pools"
+    drives_swap = False  # the guest's own swap technique may store nothing (checks.py)
 
     def validate(self, params: dict) -> None:
         _check(params, POOLS_PARAMS)

@@ -77,8 +77,8 @@ def test_two_guests_share_one_backend_each_in_its_own_namespace(tmp_path):
     assert g0["backend"]["guest"]["max_pages"] == 384 << 8       # its swap size
     assert g1["backend"]["guest"]["max_pages"] == 8 << 8         # quota_mib: 8
     assert g1["backend"]["guest"]["weight"] == 300
-    assert g1["backend"]["guest"]["rejects"].get("quota", 0) > 0
-    assert not g0["backend"]["guest"].get("rejects", {}).get("quota")
+    assert g1["backend"]["guest"]["rejects"].get("quota_pages", 0) > 0
+    assert not g0["backend"]["guest"].get("rejects", {}).get("quota_pages")
     # the second guest started its workload after the first (start_delay_s: 4)
     assert g1["workload_started_wall"] - g0["workload_started_wall"] >= 3.5
     held = [m["backend_stored_pages_max"] for m in group["group"]["members"]]

@@ -222,7 +222,7 @@ def plot_pool_share(results_path: Path, policy: Policy, out: Path) -> Path | Non
         bottom.plot(t, [v / MIB for v in series["host_rss_bytes"]], label="QEMUs + backend RSS")
         bottom.axhline(policy.budget_mib, color="black", linestyle="--", label="budget M")
     bottom.set_ylabel("host memory (MiB)")
-    bottom.set_xlabel("seconds since the guests booted")
+    bottom.set_xlabel("seconds since the group started (boot included)")
     bottom.legend(loc="upper right", fontsize=8)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=90)

@@ -70,9 +70,6 @@ class Group:
     def guests(self) -> int:
         return len(self.members)
 
-    def to_json(self) -> dict:
-        return {"guests": self.guests, "members": [vars(m) for m in self.members]}
-
 
 def merged_group(base: dict, override: dict) -> dict:
     """The experiment's group with a kernel entry's changes. An arm that changes the

@@ -62,15 +62,21 @@ class _Abort:
                 other._abort_ssh("group failed")
 
     def fail(self, ctx: RunContext, record: dict, err: BaseException) -> None:
-        record["status"] = "failed"
         with self.lock:
             cut_short = self.first is not None and self.who is not ctx
         if cut_short:
-            record["failure"] = {"reason": f"group failed: {self.first}",
-                                 "console_tail": console.tail(ctx.console_log)}
+            _fails_with_group(ctx, record, self.first)
             return
+        record["status"] = "failed"
         record["failure"] = failure_of(ctx, err)
         self.cut(ctx, record["failure"]["reason"])
+
+
+def _fails_with_group(ctx: RunContext, record: dict, first: str) -> None:
+    """A guest that did not fail itself fails with its group, naming the first failure."""
+    record["status"] = "failed"
+    record["failure"] = {"reason": f"group failed: {first}",
+                         "console_tail": console.tail(ctx.console_log)}
 
 
 def _in_threads(ctxs: list[RunContext], target) -> None:
@@ -164,10 +170,9 @@ def run_group(ctxs: list[RunContext], results: ResultsDir, status_cb) -> list[di
                 ui.warn(f"{ctx.label}: teardown: {exc}")
     failed = abort.first or next((f"guest {r['label']} failed: {r['failure']['reason']}"
                                   for r in records if r["failure"]), None)
-    for record in records:  # a member that did not fail itself fails with its group
+    for ctx, record in zip(ctxs, records):
         if failed and record["failure"] is None:
-            record["status"] = "failed"
-            record["failure"] = {"reason": f"group failed: {failed}", "console_tail": ""}
+            _fails_with_group(ctx, record, failed)
     group, rows = group_record(ctxs, records, started)
     for ctx, record in zip(ctxs, records):
         write(ctx, record, results)

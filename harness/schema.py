@@ -168,6 +168,7 @@ def _seconds(value: Any) -> float:
     raise ValueError(f"{value!r}: expected seconds in 0..86400")
 
 
+Seconds = Annotated[float, BeforeValidator(_seconds)]
 IotuneScale = Annotated[str | float, BeforeValidator(_iotune_scale)]
 
 
@@ -225,7 +226,7 @@ class Member(Strict):
     memory_mib: int_in(64, 1 << 20) | None = None
     weight: int_in(1, 1 << 20) = 100           # the backend's eviction weight
     quota_mib: int_in(0, 1 << 22) | None = None  # its backend page quota; None: swap size
-    start_delay_s: Annotated[float, BeforeValidator(_seconds)] = 0.0  # added to the stagger
+    start_delay_s: Seconds = 0.0  # added to the stagger
     workload: one_of(tuple(WORKLOADS)) | None = None  # its own workload (params: its own)
     params: Mapping = {}                         # merged over the workload's params
 
@@ -233,14 +234,14 @@ class Member(Strict):
 class Group(Strict):
     """N guests booted, run and torn down together against one backend."""
     guests: int_in(1, 64) = 1
-    stagger_s: Annotated[float, BeforeValidator(_seconds)] = 0.0  # guest i starts i*stagger_s late
+    stagger_s: Seconds = 0.0  # guest i starts i*stagger_s late
     members: list[Member] = []
 
 
 class GroupOverride(Strict):
     """A kernel entry's changes to the experiment's group (its arm's shape)."""
     guests: int_in(1, 64) | None = None
-    stagger_s: Annotated[float, BeforeValidator(_seconds)] | None = None
+    stagger_s: Seconds | None = None
     members: list[Member] | None = None
 
 
@@ -270,7 +271,7 @@ class WorkloadEntry(Strict):
     timeout_s: int_in(1, 86400) = 600
     # In a group: guest i starts this workload i*stagger_s after guest 0 (a phase-shifted
     # mix); overrides the group's stagger_s.
-    stagger_s: Annotated[float, BeforeValidator(_seconds)] | None = None
+    stagger_s: Seconds | None = None
 
 
 class ExperimentFile(Strict):

@@ -9,6 +9,7 @@ monitors) must not stall the per-page path, and fault tests kill -9 it and resta
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -227,11 +228,11 @@ class HostBackend:
             if proc is None:
                 return {}
             with proc.oneshot():
-                times, rss = proc.cpu_times(), proc.memory_info().rss
+                times, rss, fds = proc.cpu_times(), proc.memory_info().rss, proc.num_fds()
         except psutil.Error:
             return {}
         return {"backend_cpu_s": round(times.user + times.system, 3),
-                "backend_rss_bytes": rss}
+                "backend_rss_bytes": rss, "backend_fds": fds}
 
     def kill(self) -> None:
         """SIGKILL, as a fault test does: no clean shutdown, sockets left behind."""
@@ -260,6 +261,18 @@ class HostBackend:
                     self._proc.kill()
                     self._proc.wait()
             self._forget()
+
+    def stall(self, seconds: float, cancel: threading.Event) -> None:
+        """SIGSTOP for ``seconds`` (or until ``cancel``), then SIGCONT: a backend that is
+        alive but does not answer (swapped out, descheduled, stopped in a debugger)."""
+        if not self.alive():
+            raise RuntimeError("backend not running")
+        self._proc.send_signal(signal.SIGSTOP)
+        try:
+            cancel.wait(seconds)
+        finally:
+            if self.alive():
+                self._proc.send_signal(signal.SIGCONT)
 
     def _forget(self) -> None:
         """The backend process is gone: drop its reaper registration and record."""

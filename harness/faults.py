@@ -1,7 +1,10 @@
 """Fault injection during a run's workload: things that go wrong in production, on a
 timer, recorded with their times. Actions are data, looked up by name.
 
-Host actions act on the tmem backend; guest actions run over the run's SSH session.
+Host actions act on the tmem backend: ``backend_kill`` (SIGKILL, optionally restarted),
+``backend_restart``, ``backend_stall`` (SIGSTOP for ``duration_s``, then SIGCONT). Guest
+actions run over the run's SSH session: ``relay_kill`` SIGKILLs the tmem relay's worker
+(guest_images/tools/tmem-relay.c: its mlocked parent forks a new one), and ``lkdtm``.
 ``lkdtm`` writes an LKDTM crash type to /sys/kernel/debug/provoke-crash/DIRECT (the
 kernel's own fault injector, drivers/misc/lkdtm): with ``module:`` a host-built module
 that provides that file is copied into the guest and loaded first, for kernels built
@@ -19,6 +22,8 @@ from pathlib import Path
 LKDTM_DIRECT = "/sys/kernel/debug/provoke-crash/DIRECT"
 LKDTM_TYPE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 GUEST_TIMEOUT_S = 60
+RELAY_PID_FILE = "/run/tmem-relay.pid"
+RELAY_RESTART_S = 20
 
 
 @dataclass(frozen=True)
@@ -31,12 +36,14 @@ class Action:
 ACTIONS = {
     "backend_kill": Action("backend", ("restart_after_s",)),
     "backend_restart": Action("backend"),
+    "backend_stall": Action("backend", ("duration_s",), required=("duration_s",)),
+    "relay_kill": Action("guest"),
     "lkdtm": Action("guest", ("type", "module"), required=("type",)),
 }
 
 
 def _field_problem(key: str, value) -> str | None:
-    if key in ("at_s", "restart_after_s"):
+    if key in ("at_s", "restart_after_s", "duration_s"):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
             return "expected seconds >= 0"
     elif key == "type":
@@ -81,6 +88,23 @@ def lkdtm_script(crash_type: str, module_path: str | None) -> str:
     ])
 
 
+def relay_kill_script(pid_file: str = RELAY_PID_FILE,
+                      restart_s: int = RELAY_RESTART_S) -> str:
+    """Guest shell: SIGKILL the relay's worker, then wait up to ``restart_s`` for its
+    parent to fork a new one (a new live pid in ``pid_file``); prints ``OLD NEW``."""
+    return "\n".join([
+        f"[ -s {pid_file} ] || {{ echo 'no {pid_file}: no tmem relay'; exit 1; }}",
+        f"old=$(cat {pid_file}); kill -KILL \"$old\" || exit 1",
+        f"i=0; while [ $i -lt {restart_s * 10} ]; do",
+        f"  new=$(cat {pid_file} 2>/dev/null)",
+        "  [ -n \"$new\" ] && [ \"$new\" != \"$old\" ] && kill -0 \"$new\" 2>/dev/null && "
+        "{ echo \"$old $new\"; exit 0; }",
+        "  sleep 0.1; i=$((i + 1))",
+        "done",
+        f"echo \"worker $old killed, no new one within {restart_s} s\"; exit 1",
+    ])
+
+
 class FaultInjector(threading.Thread):
     """Runs ``faults`` against the backend and the guest, relative to start();
     ``events`` logs them. A fault that cannot be done is logged, never raised."""
@@ -104,6 +128,11 @@ class FaultInjector(threading.Thread):
             self.backend.start()
             self._log("backend_restart")
             return
+        if fault["action"] == "backend_stall":
+            self._log("backend_stall")
+            self.backend.stall(fault["duration_s"], self._cancel)
+            self._log("backend_resume")
+            return
         self.backend.kill()
         self._log("backend_kill")
         if "restart_after_s" in fault:
@@ -126,8 +155,21 @@ class FaultInjector(threading.Thread):
             raise RuntimeError(f"exit {status}: {(out + err).strip()[-200:]}")
         self._log(f"lkdtm {fault['type']}")
 
+    def _relay_kill(self) -> None:
+        if self.guest is None:
+            raise RuntimeError("no guest session")
+        status, out, err = self.guest.run(relay_kill_script(),
+                                          timeout=GUEST_TIMEOUT_S + RELAY_RESTART_S)
+        if status != 0:
+            raise RuntimeError(f"exit {status}: {(out + err).strip()[-200:]}")
+        old, new = out.split()[-2:]
+        self._log("relay_kill")
+        self.events[-1].update(worker=int(old), restarted_as=int(new))
+
     def _do(self, fault: dict) -> None:
-        if ACTIONS[fault["action"]].target == "guest":
+        if fault["action"] == "relay_kill":
+            self._relay_kill()
+        elif ACTIONS[fault["action"]].target == "guest":
             self._lkdtm(fault)
         else:
             self._backend(fault)

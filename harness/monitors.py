@@ -13,6 +13,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
+
+import psutil
 
 from harness import parsers
 
@@ -33,6 +36,7 @@ def is_gauge(name: str) -> bool:
             or name in parsers.ZSWAP_GAUGES or name.endswith("_rss_bytes")
             or name.startswith("HugePages_") or name.startswith("backend_stored")
             or name == "backend_compression_ratio" or name.endswith(("_p50_us", "_p99_us"))
+            or name.endswith("_fds") or name == "scratch_bytes"
             or name in ("t", "wall"))
 
 
@@ -84,6 +88,20 @@ def host_qemu(pid: int | None) -> dict[str, float]:
     except OSError:
         return {}
     return parsers.qemu_proc_stat(stat, status, os.sysconf("SC_CLK_TCK"))
+
+
+def host_harness(scratch: Path) -> dict[str, int]:
+    """The harness's own open file descriptors and the allocated bytes (st_blocks, not
+    apparent size: swap images are sparse) under its scratch folder: what a long run
+    must not grow without bound (experiments/soak.yaml)."""
+    total = 0
+    for root, _dirs, files in os.walk(scratch):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            except OSError:  # removed while walking
+                pass
+    return {"harness_fds": psutil.Process().num_fds(), "scratch_bytes": total}
 
 
 def swap_disk_stats(dom) -> dict[str, float]:

@@ -358,7 +358,9 @@ def settle(ctx: RunContext, record: dict, status_cb) -> None:
 
 def start_monitor(ctx: RunContext) -> monitors.Monitor:
     backend = ctx.prep.backend
-    extra = {"backend": lambda: backend.sample(ctx.name)} if backend is not None else {}
+    extra = {"harness": lambda: monitors.host_harness(ctx.work.parent)}
+    if backend is not None:
+        extra["backend"] = lambda: backend.sample(ctx.name)
     monitor = monitors.Monitor(ctx.guest.stream(monitors.sampler_command()), ctx.dom,
                                ctx.hv.pid(ctx.name), extra)
     monitor.start()

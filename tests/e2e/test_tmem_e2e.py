@@ -1,6 +1,7 @@
 """The tmem path end to end: a config:tmem guest swapping over virtio-serial into the
 Python host backend, with verification, and the faults that must never corrupt a page:
-the backend killed mid-run (restarted with --durable) and a backend refusing every put
+the backend killed mid-run (restarted with --durable) or stalled, the guest relay's worker
+killed, and a backend refusing every put
 (quota 0). The same for the write-behind frontend (tmem.mode=async, batched frames), where
 a store has already returned success when the host refuses or loses its PUT, plus a small
 quota (PUTs refused while in flight, accepted later)."""
@@ -59,15 +60,23 @@ def test_pages_go_through_tmem_and_come_back_intact(tmp_path):
     ("tmemkill", "", "succ_stores"),
     ("tmemasynckill", ASYNC, "tmem_async_stores"),
 ], ids=["sync", "async"])
-def test_backend_killed_mid_run_and_restarted_durable_loses_nothing(tmp_path, name, cmdline,
-                                                                     stores):
+def test_backend_killed_stalled_and_relay_killed_mid_run_loses_nothing(tmp_path, name,
+                                                                         cmdline, stores):
+    """Durable backend killed and restarted, then the guest relay's worker killed (its
+    parent forks a new one), then the backend stopped (SIGSTOP) for 8 s: every page
+    comes back intact, and the rows of the stall have no backend columns."""
     proc, run = run_experiment(
         tmp_path, name, backend="{durable: true}", passes=2, cmdline=cmdline,
-        faults="[{at_s: 6, action: backend_kill, restart_after_s: 6}]")
+        faults="[{at_s: 6, action: backend_kill, restart_after_s: 6}, "
+               "{at_s: 14, action: relay_kill}, "
+               "{at_s: 18, action: backend_stall, duration_s: 8}]")
     assert proc.returncode == 0, (run.get("failure"), proc.stderr[-2000:])
-    assert [e["event"] for e in run["faults"]] == ["backend_kill", "backend_restart"]
+    assert [e["event"] for e in run["faults"]] == [
+        "backend_kill", "backend_restart", "relay_kill", "backend_stall", "backend_resume"]
     assert run["result"]["corrupted_pages"] == 0
     assert run["deltas"][stores] > 0
+    assert run["summary"]["backend_samples_missed"] >= 5   # the kill's and the stall's rows
+    assert run["summary"]["harness_samples_missed"] == 0
 
 
 def test_backend_refusing_every_put_sends_everything_to_disk(tmp_path):

@@ -111,3 +111,16 @@ def test_a_final_sample_fills_a_last_row_that_missed_it():
     mon.missed["backend"] = 1
     mon._final_sample("backend", mon.pollers["backend"])
     assert mon.rows[-1]["backend_x"] == 1 and mon.missed["backend"] == 0
+
+
+def test_host_harness_counts_allocated_bytes_not_apparent_size(tmp_path):
+    sparse = tmp_path / "swap.img"
+    with open(sparse, "wb") as f:
+        f.truncate(1 << 30)            # 1 GiB apparent, nothing allocated
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data").write_bytes(b"x" * 65536)
+    got = monitors.host_harness(tmp_path)
+    assert 65536 <= got["scratch_bytes"] < 1 << 20
+    assert got["harness_fds"] > 0
+    assert monitors.is_gauge("harness_fds") and monitors.is_gauge("scratch_bytes")
+    assert monitors.is_gauge("backend_fds")

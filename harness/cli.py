@@ -4,6 +4,7 @@ prints, and turns typed errors into one-line messages and exit codes."""
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -19,44 +20,104 @@ EXIT_RUN_FAILED = 1
 EXIT_INTERRUPTED = 130
 
 
-def _cmd_run(args) -> int:
-    from harness import experiment, runner, summary
+def _selected(args, exp) -> tuple[list, dict[str, str]]:
+    """The runs this invocation does (--shard, then --only, then --resume's skip) and,
+    when resuming, the statuses already recorded."""
+    from harness import selection
 
-    exp = experiment.load(Path(args.experiment))
+    runs = exp.runs()
+    if args.shard:
+        runs = selection.shard(runs, *selection.parse_shard(args.shard))
+    if args.only:
+        runs = selection.only(runs, args.only)
+    status: dict[str, str] = {}
+    if args.resume:
+        selection.check_resumable(exp, Path(args.resume))
+        status = selection.recorded_status(Path(args.resume))
+        runs = selection.pending(runs, status)
+    return runs, status
+
+
+def _describe(run) -> str:
+    group = "" if run.group is None else (
+        f" (group of {run.group.guests}, workloads start at "
+        f"{', '.join(f'{m.start_delay_s:g}' for m in run.group.members)} s)")
+    return (f"{run.run_id}: {run.kernel.spec} [{run.kernel.cmdline}] "
+            f"{run.workload.name} {run.workload.params}{group}")
+
+
+def _cmd_run(args) -> int:
+    from harness import experiment, runner, selection, summary
+
+    if args.experiment is None and args.resume is None:
+        raise UsageError("run: name an EXPERIMENT file (or --resume RESULTS_DIR)")
+    path = Path(args.experiment) if args.experiment else \
+        selection.source_of(Path(args.resume))
+    exp = experiment.load(path)
     if args.iterations is not None:
         if args.iterations < 1:
             raise UsageError("--iterations must be at least 1")
         exp.iterations = args.iterations
+    runs, done = _selected(args, exp)
+    if args.list:
+        if args.json:
+            _print_json([{"run_id": r.run_id, "label": r.label, "iteration": r.iteration,
+                          "kernel": r.kernel.spec, "workload": r.workload.name,
+                          "guests": 1 if r.group is None else r.group.guests}
+                         for r in runs])
+        else:
+            print("\n".join(r.run_id for r in runs))
+        return 0
     # Set-up mistakes end here (exit 2), before a results folder, guest or backend exists;
     # a dry run checks exactly what a real run would.
     from harness.paths import scratch_root
     from harness.preflight import check as preflight_check
     scratch = preflight_check(exp, scratch_root())
     if args.dry_run:
-        for run in exp.runs():
-            group = "" if run.group is None else (
-                f" (group of {run.group.guests}, workloads start at "
-                f"{', '.join(f'{m.start_delay_s:g}' for m in run.group.members)} s)")
-            ui.console.print(f"{run.run_id}: {run.kernel.spec} [{run.kernel.cmdline}] "
-                             f"{run.workload.name} {run.workload.params}{group}",
-                             markup=False, highlight=False)
+        for run in runs:
+            ui.console.print(_describe(run), markup=False, highlight=False)
         ui.console.print(f"scratch {scratch.path}: {scratch.fstype}, "
                          f"{scratch.free_bytes >> 20} MiB free, "
                          f"{scratch.needed_bytes >> 20} MiB needed", markup=False,
                          highlight=False)
         return 0
+    if args.resume:
+        passed = sum(1 for s in done.values() if s == "passed")
+        ui.console.print(f"resuming {args.resume}: {passed} runs recorded as passed, "
+                         f"{len(runs)} to run")
+    if not runs:
+        raise UsageError(f"{args.resume}: every selected run is recorded as passed; "
+                         "nothing to resume") if args.resume else \
+            UsageError("no run selected")
     _reclaim()  # only now: a mistake above is one line and exit 2, with nothing else
     start = time.monotonic()
-    results, records = runner.run_experiment(exp, Path(args.results), args.accel,
-                                             args.libvirt_uri)
+    results, records = runner.run_experiment(
+        exp, Path(args.results), args.accel, args.libvirt_uri, runs=runs,
+        resume=Path(args.resume) if args.resume else None)
     title = f"{exp.name}: {len(records)} runs in {time.monotonic() - start:.0f} s"
+    if args.resume:  # the summary, the verdict and --json speak for the whole folder
+        records = selection.records(results.path)
+        title += f" (resumed; {len(records)} recorded)"
     ui.console.print(summary.rich_table(records, title))
     summary.write(records, title, results.path / "summary.md")
     _compare(results.path)
     if any(r.get("kind") == "group" for r in records):
         _overcommit(results.path, results.path)
     ui.console.print(f"results: {results.path}")
-    return 0 if all(r["status"] == "passed" for r in records) else EXIT_RUN_FAILED
+    code = 0 if all(r["status"] == "passed" for r in records) else EXIT_RUN_FAILED
+    if args.json:
+        _print_json({"experiment": exp.name, "results": str(results.path),
+                     "exit_code": code, "passed": code == 0,
+                     "runs": [{"run_id": r["run_id"], "status": r["status"],
+                               "kind": r.get("kind", "run"),
+                               "failure": (r.get("failure") or {}).get("reason")}
+                              for r in records]})
+    return code
+
+
+def _print_json(data) -> None:
+    """Machine-readable output: stdout, one document; people's output stays on stderr."""
+    print(json.dumps(data, indent=2, default=str))
 
 
 def _compare(path: Path) -> None:
@@ -198,7 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     run = sub.add_parser("run", help="run an experiment YAML")
-    run.add_argument("experiment")
+    run.add_argument("experiment", nargs="?",
+                     help="experiment file (with --resume: default the folder's own)")
     run.add_argument("--accel", choices=("auto", "kvm", "tcg"),
                      help="override the experiment's guest.accel")
     run.add_argument("--libvirt-uri", help="e.g. qemu:///system (default: embedded driver)")
@@ -206,6 +268,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where results folders go (default: %(default)s)")
     run.add_argument("--dry-run", action="store_true", help="validate and list the runs")
     run.add_argument("--iterations", type=int, help="override the experiment's iterations")
+    run.add_argument("--only", action="append", metavar="PATTERN",
+                     help="only runs whose id or label matches (globs; repeat or comma-separate)")
+    run.add_argument("--shard", metavar="K/N",
+                     help="the K-th of N stable, disjoint parts of the runs (CI matrices)")
+    run.add_argument("--list", action="store_true",
+                     help="print the selected run ids, one per line, on stdout; run nothing")
+    run.add_argument("--resume", metavar="RESULTS_DIR",
+                     help="continue an earlier results folder: skip runs recorded as passed, "
+                          "run failed and missing ones (refused if the experiment changed)")
+    run.add_argument("--json", action="store_true",
+                     help="print a JSON summary (results folder, each run's status) on stdout")
     run.set_defaults(func=_cmd_run)
 
     image = sub.add_parser("image", help="guest image")

@@ -156,6 +156,7 @@ def group_record(ctxs: list, records: list[dict], started_wall: float) -> tuple[
         "workload": {**first["workload"], "params": run.workload.params},
         "guest": {**first["guest"], "guests": len(records),
                   "memory_mib_total": sum(m["memory_mib"] for m in members)},
+        **({"host": first["host"]} if "host" in first else {}),
         "group": {
             "guests": len(records), "members": members,
             "host": {

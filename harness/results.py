@@ -34,6 +34,40 @@ def host_identity() -> dict:
             "mem_total_kib": mem, "kernel": platform.release()}
 
 
+def _first_line(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip().splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _bracketed(text: str | None) -> str | None:
+    """``always [madvise] never`` → ``madvise`` (sysfs choice files)."""
+    if text and "[" in text:
+        return text[text.index("[") + 1:text.index("]")]
+    return text
+
+
+def host_settings() -> dict:
+    """Host memory settings that change what a guest measures: THP (backs guest RAM),
+    KSM (merges guest pages), host swap and zswap (QEMU's RSS may itself be swapped).
+    A setting the host does not have is None."""
+    swap_kib = None
+    try:
+        swap_kib = next(int(ln.split()[1]) for ln in
+                        Path("/proc/meminfo").read_text().splitlines()
+                        if ln.startswith("SwapTotal:"))
+    except (OSError, StopIteration):
+        pass
+    thp = "/sys/kernel/mm/transparent_hugepage"
+    return {"thp_enabled": _bracketed(_first_line(f"{thp}/enabled")),
+            "thp_defrag": _bracketed(_first_line(f"{thp}/defrag")),
+            "ksm_run": _first_line("/sys/kernel/mm/ksm/run"),
+            "swap_total_kib": swap_kib,
+            "swappiness": _first_line("/proc/sys/vm/swappiness"),
+            "zswap_enabled": _first_line("/sys/module/zswap/parameters/enabled")}
+
+
 def project_commit() -> str:
     try:
         commit = proc.output(["git", "-C", PROJECT_ROOT, "rev-parse", "HEAD"]).strip()
@@ -45,7 +79,12 @@ def project_commit() -> str:
 
 
 class ResultsDir:
-    def __init__(self, root: Path, experiment_name: str):
+    def __init__(self, root: Path, experiment_name: str, existing: Path | None = None):
+        """A new ``root/<name>-<stamp>`` folder, or ``existing`` (``run --resume``):
+        its records of runs done again are replaced, the others kept."""
+        if existing is not None:
+            self.path = existing
+            return
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.path = root / f"{experiment_name}-{stamp}"
         suffix = 1

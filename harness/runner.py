@@ -8,7 +8,7 @@ import shutil
 import socket
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import paramiko
@@ -35,7 +35,7 @@ from harness.guest import Guest, free_port
 from harness.leftovers import release, run_scratch, scratch_folder
 from harness.paths import scratch_root
 from harness.preflight import check as preflight_check
-from harness.results import ResultsDir, host_identity, project_commit
+from harness.results import ResultsDir, host_identity, host_settings, project_commit
 from harness.vm import Hypervisor
 from harness.watchdog import PauseWatchdog
 from harness.workloads import WORKLOADS
@@ -57,6 +57,7 @@ class Prepared:
     initrds: dict[str, Path]
     accel: str
     backend: HostBackend | None = None
+    host: dict = field(default_factory=dict)  # provenance every run record carries
 
 
 def tmem_capable(kernel: kernels.Kernel) -> bool:
@@ -96,13 +97,20 @@ def prepare(exp: Experiment, hv: Hypervisor, accel_override: str | None) -> Prep
     first = exp.kernels[0].key
     chosen = accel.choose(accel_override or exp.guest["accel"], hv, resolved[first].vmlinuz,
                           initrds[first])
-    return Prepared(image, resolved, initrds, chosen)
+    return Prepared(image, resolved, initrds, chosen, host=host_provenance(hv, chosen))
 
 
 def versions(exp: Experiment, hv: Hypervisor, prep: Prepared) -> dict:
     return {"host": host_identity(), "accel": prep.accel, **hv.versions(),
-            "tmemlab_commit": project_commit(), "image": prep.image.identity(),
+            "experiment_file": str(exp.path.resolve()), "tmemlab_commit": project_commit(),
+            "image": prep.image.identity(),
             "kernels": {key: k.identity() for key, k in prep.kernels.items()}}
+
+
+def host_provenance(hv: Hypervisor, accel: str) -> dict:
+    """Where a run ran, in its own record: results of several machines can then be
+    merged (tmemlab merge) and still be told apart, or refused when mixed."""
+    return {**host_identity(), **host_settings(), "accel": accel, **hv.versions()}
 
 
 def placeholder_socket(path: Path) -> None:
@@ -306,6 +314,7 @@ def new_record(ctx: RunContext) -> dict:
         "guest": {"memory_mib": ctx.memory_mib(), "vcpus": ctx.vcpus(),
                   "swap_mib": ctx.swap_mib(), "swap_iotune": ctx.iotune(),
                   "accel": ctx.prep.accel},
+        "host": ctx.prep.host,
         **({"group_member": {"index": ctx.member.index, "group_run_id": run.run_id}}
            if ctx.member is not None else {}),
     }
@@ -513,20 +522,25 @@ def write(ctx: RunContext, record: dict, results: ResultsDir) -> None:
 
 
 def run_experiment(exp: Experiment, results_root: Path, accel_override: str | None = None,
-                   libvirt_uri: str | None = None) -> tuple[ResultsDir, list[dict]]:
-    """Run every run of ``exp``; domains are destroyed whatever happens."""
+                   libvirt_uri: str | None = None, runs: list[Run] | None = None,
+                   resume: Path | None = None) -> tuple[ResultsDir, list[dict]]:
+    """Run ``runs`` (default: every run of ``exp``) into a new results folder under
+    ``results_root``, or into ``resume`` (an earlier folder of the same experiment);
+    domains are destroyed whatever happens."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     scratch_facts = preflight_check(exp, scratch_root())
     records: list[dict] = []
+    runs = exp.runs() if runs is None else runs
     with Hypervisor(libvirt_uri or exp.libvirt_uri) as hv:
         prep = prepare(exp, hv, accel_override)
         # Only now: a mistake found before this point leaves no empty results folder.
-        results = ResultsDir(results_root, exp.name)
-        results.write_experiment(exp.resolved())
-        results.write_versions({**versions(exp, hv, prep), "scratch": scratch_facts.to_json()})
+        results = ResultsDir(results_root, exp.name, existing=resume)
+        if resume is None:  # a resumed folder keeps the first invocation's
+            results.write_experiment(exp.resolved())
+            results.write_versions({**versions(exp, hv, prep),
+                                    "scratch": scratch_facts.to_json()})
         scratch = run_scratch()  # owner recorded: a dead run's is reclaimed
-        runs = exp.runs()
         columns = (TextColumn("[bold]{task.description}"), BarColumn(),
                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                    TextColumn("{task.fields[phase]}"))
@@ -554,9 +568,10 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
         finally:
             if prep.backend is not None:
                 prep.backend.stop()
-            if (scratch / "backend" / "backend.log").exists():  # also from a failed start
-                shutil.copyfile(scratch / "backend" / "backend.log",
-                                results.path / "backend.log")
+            log = scratch / "backend" / "backend.log"
+            if log.exists():  # also from a failed start; appended to when resumed
+                with open(results.path / "backend.log", "ab") as dest:
+                    dest.write(log.read_bytes())
             release(scratch)
     return results, records
 

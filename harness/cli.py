@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import yaml
 from rich.markup import escape
 
 from harness import interrupt, ui
@@ -47,7 +48,7 @@ def _describe(run) -> str:
 
 
 def _cmd_run(args) -> int:
-    from harness import experiment, runner, selection, summary
+    from harness import experiment, runner, selection
 
     if args.experiment is None and args.resume is None:
         raise UsageError("run: name an EXPERIMENT file (or --resume RESULTS_DIR)")
@@ -98,21 +99,42 @@ def _cmd_run(args) -> int:
     if args.resume:  # the summary, the verdict and --json speak for the whole folder
         records = selection.records(results.path)
         title += f" (resumed; {len(records)} recorded)"
+    return _report(exp.name, results.path, records, title, args.json)
+
+
+def _report(name: str, path: Path, records: list[dict], title: str, as_json: bool) -> int:
+    """Summary table and summary.md, the comparison (and the many-guests report), the
+    exit code from the records; with ``as_json`` the same on stdout as one document."""
+    from harness import summary
+
     ui.console.print(summary.rich_table(records, title))
-    summary.write(records, title, results.path / "summary.md")
-    _compare(results.path)
+    summary.write(records, title, path / "summary.md")
+    _compare(path)
     if any(r.get("kind") == "group" for r in records):
-        _overcommit(results.path, results.path)
-    ui.console.print(f"results: {results.path}")
+        _overcommit(path, path)
+    ui.console.print(f"results: {path}")
     code = 0 if all(r["status"] == "passed" for r in records) else EXIT_RUN_FAILED
-    if args.json:
-        _print_json({"experiment": exp.name, "results": str(results.path),
+    if as_json:
+        _print_json({"experiment": name, "results": str(path),
                      "exit_code": code, "passed": code == 0,
                      "runs": [{"run_id": r["run_id"], "status": r["status"],
                                "kind": r.get("kind", "run"),
+                               "host": (r.get("host") or {}).get("hostname"),
                                "failure": (r.get("failure") or {}).get("reason")}
                               for r in records]})
     return code
+
+
+def _cmd_merge(args) -> int:
+    from harness import merge
+
+    out = Path(args.out)
+    records = merge.merge(out, [Path(d) for d in args.results_dirs])
+    hosts = sorted({(r.get("host") or {}).get("hostname") or "?" for r in records})
+    name = yaml.safe_load((out / "experiment.yaml").read_text()).get("name", out.name)
+    title = (f"{name}: {len(records)} runs merged from {len(args.results_dirs)} folders "
+             f"(hosts: {', '.join(hosts)})")
+    return _report(name, out, records, title, args.json)
 
 
 def _print_json(data) -> None:
@@ -325,6 +347,14 @@ def build_parser() -> argparse.ArgumentParser:
     debate.add_argument("--results", default=str(PROJECT_ROOT / "results"),
                         help="where the debate-<stamp> folder goes (default: %(default)s)")
     debate.set_defaults(func=_cmd_debate)
+
+    merge = sub.add_parser("merge", help="merge results folders of one experiment's shards "
+                           "(run --shard) into one, then compare it")
+    merge.add_argument("out", help="the merged folder (must not exist)")
+    merge.add_argument("results_dirs", nargs="+", metavar="RESULTS_DIR")
+    merge.add_argument("--json", action="store_true",
+                       help="print a JSON summary (folder, each run's status and host) on stdout")
+    merge.set_defaults(func=_cmd_merge)
 
     over = sub.add_parser("overcommit", help="the many-guests report of a results folder with "
                                              "group runs (OVERCOMMIT.md, plots)")

@@ -49,8 +49,13 @@ def compare_parser() -> argparse.ArgumentParser:
     p.add_argument("--reference", metavar="LABEL",
                    help="the column every other column is compared with (default: the "
                    "experiment's first kernel)")
+    p.add_argument("--by-host", action="store_true",
+                   help="one column per label and host (merged shards of several machines); "
+                   "without it a column that mixes hosts is pooled, with a warning")
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("-q", "--quiet", action="store_true", help="do not print the table")
+    p.add_argument("--json", action="store_true",
+                   help="print comparison.json on stdout (the table goes to stderr)")
     return p
 
 
@@ -95,7 +100,7 @@ def _compare(argv: list[str]) -> int:
     baseline = load_results_dir(args.baseline) if args.baseline else None
     labels = tuple(s for s in args.labels.split(",") if s) if args.labels else None
     opts = CompareOptions(alpha=args.alpha, labels=labels, plots=not args.no_plots,
-                          reference=args.reference)
+                          reference=args.reference, by_host=args.by_host)
     table = compare_dirs(dirs, opts, baseline)
     all_dirs = ([baseline] if baseline else []) + dirs
     try:
@@ -104,9 +109,13 @@ def _compare(argv: list[str]) -> int:
                                     ",".join(d.name for d in dirs))
     except OSError as exc:
         raise CompareError(f"cannot write outputs to {out_dir}: {exc.strerror or exc}") from exc
+    if args.json:  # machine-readable on stdout, people's output on stderr
+        from harness.compare.render_data import render_json
+        print(render_json(table))
     if not args.quiet:
-        print_table(table, Console())
-        print(f"wrote {len(written)} files to {out_dir}")
+        print_table(table, Console(stderr=args.json))
+        print(f"wrote {len(written)} files to {out_dir}",
+              file=sys.stderr if args.json else sys.stdout)
     if args.fail_on_regression is not None:
         return _gate(table, args)
     return EXIT_OK
@@ -118,7 +127,16 @@ def _show(argv: list[str]) -> int:
 
     p = _Parser(prog="tmemlab show", description="Print the identity of results folders.")
     p.add_argument("results", nargs="+", type=Path, metavar="RESULTS_DIR")
+    p.add_argument("--json", action="store_true",
+                   help="print each folder's identity and runs as JSON on stdout")
     args = p.parse_args(argv)
+    if args.json:
+        import json
+
+        from harness.compare.show import show_data
+        print(json.dumps([show_data(load_results_dir(d)) for d in args.results], indent=2,
+                         default=str))
+        return EXIT_OK
     texts = [render_show(load_results_dir(d)) for d in args.results]
     print("\n".join(texts), end="")
     return EXIT_OK

@@ -160,3 +160,15 @@ def console_tail(run: RunRecord, lines: int = CONSOLE_TAIL_LINES) -> str:
     except OSError:
         return ""
     return tail_lines(text, lines)
+
+
+def split_by_host(d: ResultsDir) -> ResultsDir:
+    """The same folder with each run's label suffixed ``@HOST`` (the host in its own
+    record, else the folder's), so that each host gets its own columns: merged shards
+    of several machines compared host by host instead of pooled."""
+    from dataclasses import replace
+
+    default = (d.versions.get("host") or {}).get("hostname") or "?"
+    runs = [replace(r, label=f"{r.label}@{(r.data.get('host') or {}).get('hostname') or default}")
+            for r in d.runs]
+    return ResultsDir(path=d.path, versions=d.versions, experiment=d.experiment, runs=runs)

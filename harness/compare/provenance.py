@@ -86,6 +86,27 @@ def run_warnings(columns: list) -> list[str]:
     return out
 
 
+def host_of(data: dict[str, Any], versions: dict[str, Any] | None = None) -> str | None:
+    """Where one run ran: its own record (tmemlab merge keeps it), else its folder's."""
+    return dig(data, ("host", "hostname")) or dig(versions or {}, ("host", "hostname"))
+
+
+def mixed_host_warnings(columns: list, versions: dict[str, dict] | None = None) -> list[str]:
+    """A column whose runs ran on more than one host (shards merged from several machines)
+    pools their iterations into one sample: said loudly, with the way to split them."""
+    out = []
+    for col in columns:
+        counts: dict[str, int] = {}
+        for run in col.runs:
+            host = host_of(run.data, (versions or {}).get(str(run.source))) or "?"
+            counts[host] = counts.get(host, 0) + 1
+        if len(counts) > 1:
+            parts = ", ".join(f"{h} ({n} runs)" for h, n in counts.items())
+            out.append(f"{col.key}: MIXES HOSTS: {parts}; its iterations are pooled as one "
+                       "sample (compare --by-host gives each host its own column)")
+    return out
+
+
 def kernel_log_warnings(columns: list) -> list[str]:
     """Per column, what the guests' kernel logs reported (harness/health.py classes): a
     passed run may carry kernel warnings or TCG emulation stalls, and a reader of the
@@ -113,7 +134,9 @@ def kernel_log_warnings(columns: list) -> list[str]:
 
 
 def warnings_for(dirs: list[ResultsDir], columns: list) -> tuple[str, ...]:
-    found = folder_warnings(dirs) + run_warnings(columns) + kernel_log_warnings(columns)
+    versions = {str(d.path): d.versions for d in dirs}
+    found = (mixed_host_warnings(columns, versions) + folder_warnings(dirs)
+             + run_warnings(columns) + kernel_log_warnings(columns))
     return tuple(dict.fromkeys(found))
 
 

@@ -11,7 +11,13 @@ from harness.compare import stats
 from harness.compare.errors import CompareError
 from harness.compare.junit import render_junit
 from harness.compare.ktap import render_ktap
-from harness.compare.loader import ResultsDir, RunRecord, console_tail, load_results_dir
+from harness.compare.loader import (
+    ResultsDir,
+    RunRecord,
+    console_tail,
+    load_results_dir,
+    split_by_host,
+)
 from harness.compare.plots import all_plots
 from harness.compare.provenance import show_lines, warnings_for
 from harness.compare.render_data import render_csv, render_json
@@ -31,12 +37,15 @@ class CompareOptions:
     labels: tuple[str, ...] | None = None  # pick and order columns
     plots: bool = True
     reference: str | None = None  # label (or column key) every other column is compared with
+    by_host: bool = False  # one column per label and host (merged shards of several machines)
 
 
 def compare_dirs(dirs: list[ResultsDir], opts: CompareOptions = CompareOptions(),
                  baseline: ResultsDir | None = None) -> ComparisonTable:
     """Build the table; with ``baseline`` it is the first folder and the reference of others."""
     all_dirs = ([baseline] if baseline else []) + dirs
+    if opts.by_host:
+        all_dirs = [split_by_host(d) for d in all_dirs]
     labels = list(opts.labels) if opts.labels else None
     if labels:
         known = {lab for d in all_dirs for lab in d.labels()}

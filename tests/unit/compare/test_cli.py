@@ -114,3 +114,15 @@ def test_gate_cli_fails_on_failed_runs_and_corruption(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "failure: new/zswap+pressure: 1 of 3 runs failed" in err
     assert "failure: new/tmem+pressure: corrupted pages: 3" in err
+
+
+def test_compare_and_show_json_go_to_stdout_people_to_stderr(results_dir, capsys):
+    assert main_compare([str(results_dir), "--json", "--no-plots"]) == 0
+    out, err = capsys.readouterr()
+    data = json.loads(out)
+    assert data == json.loads((results_dir / "compare" / "comparison.json").read_text())
+    assert "tmem+pressure" in err and "wrote" in err
+    assert main_show([str(results_dir), "--json"]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)
+    assert shown["versions"]["host"]["hostname"] == "lab1"
+    assert {r["host"] for r in shown["runs"]} == {"lab1"} and len(shown["runs"]) == 6

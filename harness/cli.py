@@ -4,12 +4,14 @@ prints, and turns typed errors into one-line messages and exit codes."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 import time
 from pathlib import Path
 
+import shtab
 import yaml
 from rich.markup import escape
 
@@ -19,6 +21,12 @@ from harness.paths import PROJECT_ROOT
 
 EXIT_RUN_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_CODES = """exit codes (git bisect run friendly; README: Exit codes):
+  0    every run passed (compare: no regression)
+  1    a run failed, a page was corrupted, or compare --fail-on-regression found one
+  2    bad input: experiment file, arguments, host set-up (nothing was run)
+  125  a kernel or image could not be fetched or built: this commit cannot be tested
+  130  interrupted (SIGINT/SIGTERM/SIGHUP); everything was cleaned up"""
 
 
 def _selected(args, exp) -> tuple[list, dict[str, str]]:
@@ -203,7 +211,11 @@ def _cmd_kernel(args) -> int:
                          f"  initramfs {initrd}")
         return 0
     from harness import kernel_list
-    ui.console.print(kernel_list.table())
+    rows = kernel_list.entries()
+    if args.json:
+        _print_json(rows)
+    else:
+        ui.console.print(kernel_list.table(rows))
     return 0
 
 
@@ -276,7 +288,11 @@ def _forward(module: str, func: str, argv: list[str]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tmemlab", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="tmemlab", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="QEMU/KVM testbed for frontswap/zswap/tmem guests: boot real guests, "
+                    "drive memory pressure, measure, compare.",
+        epilog=EXIT_CODES)
     parser.add_argument("-v", "--verbose", action="store_true", help="log subprocess argv")
     sub = parser.add_subparsers(dest="cmd", required=True)
 
@@ -315,7 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     kbuild.add_argument("spec", help="NAME (kernel_configs/NAME.config), a fragment PATH, "
                                      "or tree:PATH / image:PATH")
     kbuild.add_argument("--config", help="fragment set for tree:/image: (default baseline)")
-    kernel_sub.add_parser("list", help="kernels: available, cached, built (with hashes)")
+    klist = kernel_sub.add_parser("list", help="kernels: available, cached, built (with hashes)")
+    klist.add_argument("--json", action="store_true", help="the list as JSON on stdout")
     kernel.set_defaults(func=_cmd_kernel)
 
     boot = sub.add_parser("boot", help="boot a guest, run a command in it, destroy it")
@@ -366,15 +383,55 @@ def build_parser() -> argparse.ArgumentParser:
                                              "half-built images left by dead runs")
     cleanup.add_argument("--libvirt-uri")
     cleanup.set_defaults(func=_cmd_cleanup)
+
+    for name, (module, builder, text) in FORWARDED_PARSERS.items():
+        mounted = getattr(importlib.import_module(module), builder)()
+        sub.add_parser(name, parents=[mounted], add_help=False, help=text,
+                       description=mounted.description)
+
+    completion = sub.add_parser("completion", help="print a shell completion script, e.g. "
+                                "tmemlab completion bash > /etc/bash_completion.d/tmemlab")
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    completion.set_defaults(func=_cmd_completion)
+    _completion_hints(parser)
     return parser
 
 
-# Subcommands owned by other packages; their argv is passed through untouched.
+def _completion_hints(parser: argparse.ArgumentParser) -> None:
+    """Files and folders for the shell to complete: an experiment is a file, a results
+    folder (or where one goes) a directory."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _completion_hints(child)
+        elif action.dest in ("experiment", "spec"):
+            action.complete = shtab.FILE
+        elif action.dest in ("results", "results_dir", "results_dirs", "resume", "out",
+                             "report", "baseline"):
+            action.complete = shtab.DIRECTORY
+
+
+# Subcommands owned by other packages; their argv is passed through untouched (their
+# own parsers, errors and exit codes). Their parsers are also mounted in build_parser,
+# so that --help lists them and completion knows their options.
 FORWARDED = {
     "backend": ("host_backend.cli", "main"),
     "compare": ("harness.compare.cli", "main_compare"),
     "show": ("harness.compare.cli", "main_show"),
 }
+FORWARDED_PARSERS = {
+    "compare": ("harness.compare.cli", "compare_parser",
+                "compare results folders: statistics, plots, HTML, JUnit/KTAP, regression gate"),
+    "show": ("harness.compare.cli", "show_parser", "print the identity of results folders"),
+    "backend": ("host_backend.cli", "build_parser", "the host-side tmem backend (serve, stats)"),
+}
+
+
+def _cmd_completion(args) -> int:
+    import shtab
+
+    print(shtab.complete(build_parser(), shell=args.shell), end="")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,16 +43,29 @@ class CommandError(TmemlabError):
         return f"{self.argv[0]} exited {self.returncode}: {tail[0]}"
 
 
+# 125: "cannot test this commit" for `git bisect run` (git-bisect(1)): a kernel or image
+# that could not be fetched or built says nothing about the change under test. A kernel
+# that builds but does not boot is a failed run (1): that may well be the change.
+EXIT_CANNOT_TEST = 125
+
+
 class KernelFetchError(TmemlabError):
-    pass
+    exit_code = EXIT_CANNOT_TEST
 
 
 class KernelBuildError(TmemlabError):
-    pass
+    exit_code = EXIT_CANNOT_TEST
+
+
+class KernelSpecError(KernelBuildError):
+    """A kernel named wrongly (no such config, a tree: that is not a kernel tree): the
+    user's mistake, not the commit's."""
+
+    exit_code = 2
 
 
 class ImageBuildError(TmemlabError):
-    pass
+    exit_code = EXIT_CANNOT_TEST
 
 
 class VMError(TmemlabError):

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from harness import cache, kconfig, proc, ui
-from harness.errors import CommandError, KernelBuildError
+from harness.errors import CommandError, KernelBuildError, KernelSpecError
 from harness.paths import PROJECT_ROOT, cache_dir, hash_inputs
 
 CONFIGS = PROJECT_ROOT / "kernel_configs"
@@ -31,7 +31,7 @@ def fragment_path(name: str) -> Path:
     path = CONFIGS / f"{name}.config"
     if not path.exists():
         known = sorted(p.stem for p in CONFIGS.glob("*.config") if p.stem != "base")
-        raise KernelBuildError(f"no kernel config {name!r} (known: {', '.join(known)})")
+        raise KernelSpecError(f"no kernel config {name!r} (known: {', '.join(known)})")
     return path
 
 
@@ -180,7 +180,7 @@ def build_tree(tree: Path, name: str) -> Path:
     the build directory persists in the cache, so an unchanged tree rebuilds in seconds."""
     tree = tree.resolve()
     if not (tree / "Makefile").exists() or not (tree / "Kconfig").exists():
-        raise KernelBuildError(f"tree:{tree} is not a kernel source tree (no Makefile/Kconfig)")
+        raise KernelSpecError(f"tree:{tree} is not a kernel source tree (no Makefile/Kconfig)")
     key = hashlib.sha256(str(tree).encode()).hexdigest()[:12]
     build = cache_dir("kernels", "tree", f"{tree.name}-{key}-{Path(name).stem}")
     log = build / "build.log"

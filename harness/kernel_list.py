@@ -10,18 +10,18 @@ from harness import kbuild, kernels
 from harness.paths import cache_root
 
 
-def table() -> Table:
-    out = Table(title="tmemlab kernels")
-    for column in ("spec", "state", "release", "detail"):
-        out.add_column(column)
+def entries() -> list[dict]:
+    """One dict per kernel an experiment can name: spec, state (available / cached /
+    buildable / built / stale build), release, detail."""
+    out = []
     distro_cache = cache_root() / "kernels" / "distro"
     for name, distro in kernels.DISTRO_KERNELS.items():
         cloud = "cloud" in distro.metapackage
         cached = [p.name.rsplit("-", 1)[0].replace("_", " ")
                   for p in distro_cache.glob("linux-image-*")
                   if p.is_dir() and ("-cloud-amd64_" in p.name) == cloud]
-        out.add_row(f"distro:{name}", "cached" if cached else "available",
-                    ", ".join(cached) or "-", distro.description)
+        out.append({"spec": f"distro:{name}", "state": "cached" if cached else "available",
+                    "release": ", ".join(cached) or None, "detail": distro.description})
     built = {}
     for meta_path in (cache_root() / "kernels" / "config").glob("*/meta.json"):
         meta = json.loads(meta_path.read_text())
@@ -29,15 +29,25 @@ def table() -> Table:
     for path in sorted(kbuild.CONFIGS.glob("*.config")):
         if path.stem == "base":
             continue
-        entries = built.get(path.stem, [])
+        found = built.get(path.stem, [])
         try:
             key, _ = kbuild.build_key(path.stem, kbuild.source_version())
         except Exception:  # no apt lists yet: still list what exists
             key = None
-        current = [e for e in entries if key and e[0].endswith(key)]
-        state = "built" if current else ("stale build" if entries else "buildable")
+        current = [e for e in found if key and e[0].endswith(key)]
+        state = "built" if current else ("stale build" if found else "buildable")
         detail = (f"key {key}" if key else "") + (
             f", config sha256 {current[0][1]['config_hash'][:12]}" if current else "")
-        release = current[0][1]["release"] if current else "-"
-        out.add_row(f"config:{path.stem}", state, release, detail)
+        out.append({"spec": f"config:{path.stem}", "state": state,
+                    "release": current[0][1]["release"] if current else None,
+                    "detail": detail})
+    return out
+
+
+def table(rows: list[dict] | None = None) -> Table:
+    out = Table(title="tmemlab kernels")
+    for column in ("spec", "state", "release", "detail"):
+        out.add_column(column)
+    for row in entries() if rows is None else rows:
+        out.add_row(row["spec"], row["state"], row["release"] or "-", row["detail"])
     return out

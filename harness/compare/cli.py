@@ -121,15 +121,19 @@ def _compare(argv: list[str]) -> int:
     return EXIT_OK
 
 
-def _show(argv: list[str]) -> int:
-    from harness.compare.loader import load_results_dir
-    from harness.compare.show import render_show
-
+def show_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="tmemlab show", description="Print the identity of results folders.")
     p.add_argument("results", nargs="+", type=Path, metavar="RESULTS_DIR")
     p.add_argument("--json", action="store_true",
                    help="print each folder's identity and runs as JSON on stdout")
-    args = p.parse_args(argv)
+    return p
+
+
+def _show(argv: list[str]) -> int:
+    from harness.compare.loader import load_results_dir
+    from harness.compare.show import render_show
+
+    args = show_parser().parse_args(argv)
     if args.json:
         import json
 

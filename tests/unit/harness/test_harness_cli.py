@@ -37,3 +37,41 @@ def test_dry_run_lists_runs():
     proc = tmemlab("run", "experiments/smoke.yaml", "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert "zswap-lz4+pressure-i1" in proc.stderr and "cloud+pressure-i1" in proc.stderr
+
+
+def test_help_lists_every_command_and_the_exit_codes():
+    proc = tmemlab("--help")
+    assert proc.returncode == 0
+    for command in ("run", "merge", "compare", "show", "backend", "kernel", "boot",
+                    "cleanup", "completion"):
+        assert f"\n    {command} " in proc.stdout, command
+    assert "125  a kernel or image could not be fetched or built" in proc.stdout
+    proc = tmemlab("compare", "--help")
+    assert proc.returncode == 0 and "--fail-on-regression" in proc.stdout
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_completion_knows_subcommands_and_their_options(shell):
+    proc = tmemlab("completion", shell)
+    assert proc.returncode == 0, proc.stderr
+    for word in ("merge", "--shard", "--resume", "--fail-on-regression", "--by-host"):
+        assert word in proc.stdout, word
+    if shell == "bash":
+        check = subprocess.run(["bash", "-n"], input=proc.stdout, text=True)
+        assert check.returncode == 0
+
+
+def test_a_kernel_that_does_not_build_is_125_a_wrong_name_is_2(tmp_path):
+    tree = tmp_path / "linux"
+    tree.mkdir()
+    (tree / "Makefile").write_text("%:\n\t@echo broken; false\n")
+    (tree / "Kconfig").write_text("")
+    env = {**__import__("os").environ, "TMEMLAB_CACHE": str(tmp_path / "cache")}
+    run = [sys.executable, "-m", "harness", "kernel", "build"]
+    proc = subprocess.run([*run, f"tree:{tree}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 125, proc.stderr
+    assert "build failed" in proc.stderr
+    proc = subprocess.run([*run, f"tree:{tmp_path / 'empty'}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 2 and "is not a kernel source tree" in proc.stderr

@@ -12,13 +12,13 @@ RESULTS   ?= $(lastword $(sort $(wildcard results/*/)))
 # (linux-source-6.1's toolchain needs; liblz4-dev for the static guest tools), and tests with (Chromium renders the HTML report).
 APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu \
 	libvirt-dev pkg-config mmdebstrap e2fsprogs busybox-static cpio kmod gcc make libc6-dev \
-	openssh-client git python3-venv chromium \
+	openssh-client git python3-venv chromium nodejs \
 	bc bison flex libelf-dev libssl-dev patch xz-utils liblz4-dev
 
-.PHONY: setup setup-apt setup-venv run-experiment test test-fast test-functional test-e2e \
+.PHONY: setup setup-apt setup-venv setup-tools run-experiment test test-fast test-functional test-e2e \
 	bench-backend compare lint clean debate debate-quick
 
-setup: setup-apt setup-venv
+setup: setup-apt setup-venv setup-tools
 
 # Idempotent: only missing packages trigger apt; a configured machine passes in ~1 s.
 setup-apt:
@@ -33,6 +33,16 @@ setup-apt:
 	apt-cache show --no-all-versions linux-image-amd64 >/dev/null 2>&1 || apt-get update -q
 
 setup-venv: $(VENV)/.installed
+
+# Test-only tools from the npm registry: gitlab-ci-local runs ci/gitlab-ci.yml for real in
+# tests/e2e/test_ci_pipeline_e2e.py. 4.65.1: later releases need Node 22 (Set.union);
+# Debian 12's Node is 20.
+GITLAB_CI_LOCAL := .tools/node_modules/.bin/gitlab-ci-local
+setup-tools: $(GITLAB_CI_LOCAL)
+
+$(GITLAB_CI_LOCAL):
+	@command -v npm >/dev/null || apt-get install -y -q --no-install-recommends npm
+	npm install --prefix .tools --no-audit --no-fund --silent gitlab-ci-local@4.65.1
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -75,4 +85,4 @@ lint: setup-venv
 	$(VENV)/bin/ruff check harness host_backend tests
 
 clean:
-	rm -rf $(VENV) guest_images/tools/build .pytest_cache .hypothesis
+	rm -rf $(VENV) .tools guest_images/tools/build .pytest_cache .hypothesis

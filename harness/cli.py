@@ -82,6 +82,14 @@ def _cmd_run(args) -> int:
     from harness.paths import scratch_root
     from harness.preflight import check as preflight_check
     scratch = preflight_check(exp, scratch_root())
+    if args.prepare_only:
+        _reclaim()
+        prep = runner.prepare_only(exp, args.accel, args.libvirt_uri)
+        if args.json:
+            _print_json({"experiment": exp.name, "accel": prep.accel,
+                         "image": prep.image.identity(),
+                         "kernels": {k: v.identity() for k, v in prep.kernels.items()}})
+        return 0
     if args.dry_run:
         for run in runs:
             ui.console.print(_describe(run), markup=False, highlight=False)
@@ -317,6 +325,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "run failed and missing ones (refused if the experiment changed)")
     run.add_argument("--json", action="store_true",
                      help="print a JSON summary (results folder, each run's status) on stdout")
+    run.add_argument("--prepare-only", action="store_true",
+                     help="build or fetch the image, kernels and initramfs the runs need, "
+                          "probe the accelerator, run nothing (a CI build stage)")
     run.set_defaults(func=_cmd_run)
 
     image = sub.add_parser("image", help="guest image")

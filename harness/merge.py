@@ -1,6 +1,7 @@
 """``tmemlab merge OUT DIR...``: the results folders of one experiment's shards (``run
 --shard K/N`` on several machines, or ``--resume`` leftovers) become one folder that
 compare reads as one experiment, iterations from every shard pooled into one sample.
+One folder is accepted too (a pipeline with one shard stays the same pipeline).
 
 Refused (UsageError, exit 2, nothing written): folders of different experiments (their
 resolved experiment.yaml differ), an OUT that exists, and a run id passed in two folders
@@ -92,8 +93,8 @@ def merge(out: Path, dirs: list[Path]) -> list[dict]:
     """Write the merged folder ``out``; returns its records. See the module docstring."""
     if out.exists():
         raise UsageError(f"{out}: exists; merge writes a new folder")
-    if len(dirs) < 2:
-        raise UsageError("merge: name at least two results folders")
+    if not dirs:
+        raise UsageError("merge: name the results folders to merge")
     sources = [_load(d) for d in dirs]
     kept = plan(sources)
     tmp = out.with_name(out.name + ".partial")

@@ -576,6 +576,15 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
     return results, records
 
 
+def prepare_only(exp: Experiment, accel_override: str | None = None,
+                 libvirt_uri: str | None = None) -> Prepared:
+    """Build (or find cached) the image, every kernel and initramfs of ``exp`` and probe
+    the accelerator, running nothing: a CI build stage that warms a runner's cache."""
+    preflight_check(exp, scratch_root())
+    with Hypervisor(libvirt_uri or exp.libvirt_uri) as hv:
+        return prepare(exp, hv, accel_override)
+
+
 def start_backend(exp: Experiment, prep: Prepared, scratch: Path) -> None:
     """One host tmem backend serves every guest of the experiment, when it is needed."""
     if not needs_backend(exp, prep):

@@ -101,6 +101,6 @@ def test_cli_merge_json_and_one_line_errors(tmp_path, shards):
     assert (tmp_path / "out" / "summary.md").is_file()
     assert (tmp_path / "out" / "compare" / "comparison.json").is_file()
     assert {r["host"] for r in data["runs"]} == {"runner-a", "runner-b"}
-    proc = subprocess.run([*run, str(tmp_path / "out2"), str(shards[0])], cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "at least two" in proc.stderr
+    proc = subprocess.run([*run, str(tmp_path / "out2"), str(tmp_path / "nothing")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "not a tmemlab results folder" in proc.stderr

@@ -16,9 +16,10 @@ import signal
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from harness import reaper
-from harness.errors import VMError
+from harness.errors import UsageError, VMError
 from harness.paths import cache_dir, cache_root
 
 # libvirt logs warnings (e.g. "tainted: custom-argv", DAC relabel notes) to stderr; keep
@@ -144,10 +145,25 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def check_local_uri(uri: str) -> None:
+    """UsageError for a libvirt URI naming another machine (qemu+ssh://host/system): the
+    domain XML names files on this machine (kernel, initramfs, image overlay, swap disk)
+    and unix sockets here (tmem backend, console, guest SSH), and the samplers read
+    QEMU's /proc entries here; none exist on the remote host. Run tmemlab on each KVM
+    host instead (README: CI on bare-metal runners)."""
+    host = urlsplit(uri).hostname
+    if host and host not in ("localhost", "127.0.0.1", "::1"):
+        raise UsageError(f"libvirt URI {uri}: a remote libvirt host ({host}) is not "
+                         "supported: guests need this machine's files, sockets and /proc; "
+                         "run tmemlab on that host (e.g. a CI runner there, run --shard)")
+
+
 class Hypervisor:
     """A libvirt connection plus the bookkeeping that guarantees cleanup."""
 
     def __init__(self, uri: str | None = None):
+        if uri:
+            check_local_uri(uri)
         _start_event_loop()
         _silence_libvirt_stderr()
         self._private_root: Path | None = None

@@ -75,3 +75,17 @@ def test_a_kernel_that_does_not_build_is_125_a_wrong_name_is_2(tmp_path):
     proc = subprocess.run([*run, f"tree:{tmp_path / 'empty'}"], cwd=ROOT,
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 2 and "is not a kernel source tree" in proc.stderr
+
+
+@pytest.mark.parametrize("uri, remote", [
+    ("qemu+ssh://kvm1.example/system", True), ("qemu+tcp://10.0.0.5/system", True),
+    ("qemu:///system", False), ("qemu+ssh://localhost/system", False),
+    ("qemu:///embed?root=/tmp/x", False)])
+def test_a_remote_libvirt_host_is_refused_before_anything_starts(uri, remote):
+    from harness.errors import UsageError
+    from harness.vm import check_local_uri
+    if remote:
+        with pytest.raises(UsageError, match="remote libvirt host"):
+            check_local_uri(uri)
+    else:
+        check_local_uri(uri)

@@ -227,9 +227,9 @@ def _cmd_kernel(args) -> int:
     return 0
 
 
-def _cmd_boot(args) -> int:
-    """virtme-ng style: boot one guest, run a command in it, print its output, destroy."""
-    from harness import experiment, runner
+def _adhoc(args):
+    """The one-guest experiment of tmemlab boot / shell, validated like a file."""
+    from harness import experiment
 
     backend = None
     if args.backend is not None:
@@ -238,8 +238,26 @@ def _cmd_boot(args) -> int:
             key, _, value = item.partition("=")
             backend[key] = int(value) if value.isdigit() else \
                 {"true": True, "false": False}.get(value, value)
-    exp = experiment.adhoc(args.kernel, args.cmdline, args.memory, args.swap, backend,
-                           args.config)
+    return experiment.adhoc(args.kernel, args.cmdline, args.memory, args.swap, backend,
+                            args.config)
+
+
+def _cmd_shell(args) -> int:
+    """Boot one guest and hand the terminal to an SSH shell on it (harness/shell.py)."""
+    from harness import runner, shell
+
+    started = time.monotonic()
+    exp = _adhoc(args)
+    _reclaim()
+    return runner.boot_and_use(exp, lambda ctx: shell.open_shell(ctx, started), args.accel,
+                               args.libvirt_uri)
+
+
+def _cmd_boot(args) -> int:
+    """virtme-ng style: boot one guest, run a command in it, print its output, destroy."""
+    from harness import runner
+
+    exp = _adhoc(args)
     command = " ".join(args.command) or "uname -a; cat /proc/swaps"
     _reclaim()
     status, out, err = runner.boot_and_run(exp, command, args.accel, args.libvirt_uri,
@@ -347,20 +365,15 @@ def build_parser() -> argparse.ArgumentParser:
     kernel.set_defaults(func=_cmd_kernel)
 
     boot = sub.add_parser("boot", help="boot a guest, run a command in it, destroy it")
-    boot.add_argument("kernel", help="e.g. distro:debian-6.1")
+    _guest_arguments(boot)
     boot.add_argument("command", nargs="*", help="shell command (default: uname -a)")
-    boot.add_argument("--cmdline", default="", help="extra kernel parameters")
-    boot.add_argument("--memory", type=int, default=256, help="guest MiB")
-    boot.add_argument("--swap", type=int, default=256, help="swap disk MiB (0: none)")
-    boot.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
-    boot.add_argument("--libvirt-uri")
     boot.add_argument("--timeout", type=int, default=600, help="command timeout, s")
-    boot.add_argument("--config", help="fragment set for tree:/image: kernels")
-    boot.add_argument("--backend", nargs="?", const="", metavar="OPT=V,...",
-                      help="serve the guest's tmem channel with a host backend, e.g. "
-                           "--backend compression=lz4,max_pages=0 (default: on for "
-                           "tmem-capable kernels)")
     boot.set_defaults(func=_cmd_boot)
+
+    shell = sub.add_parser("shell", help="boot a guest and open an SSH shell on it; exiting "
+                                         "the shell (or interrupting tmemlab) destroys it")
+    _guest_arguments(shell)
+    shell.set_defaults(func=_cmd_shell)
 
     debate = sub.add_parser("debate", help="run experiments/debate/ and write a verdict per "
                                            "2011 frontswap objection (DEBATE.md, HTML)")
@@ -406,6 +419,21 @@ def build_parser() -> argparse.ArgumentParser:
     completion.set_defaults(func=_cmd_completion)
     _completion_hints(parser)
     return parser
+
+
+def _guest_arguments(p: argparse.ArgumentParser) -> None:
+    """One guest's kernel and shape: tmemlab boot and tmemlab shell."""
+    p.add_argument("kernel", help="e.g. distro:debian-6.1, config:tmem, tree:PATH")
+    p.add_argument("--cmdline", default="", help="extra kernel parameters")
+    p.add_argument("--memory", type=int, default=256, help="guest MiB")
+    p.add_argument("--swap", type=int, default=256, help="swap disk MiB (0: none)")
+    p.add_argument("--accel", choices=("auto", "kvm", "tcg"), default="auto")
+    p.add_argument("--libvirt-uri")
+    p.add_argument("--config", help="fragment set for tree:/image: kernels")
+    p.add_argument("--backend", nargs="?", const="", metavar="OPT=V,...",
+                   help="serve the guest's tmem channel with a host backend, e.g. "
+                        "--backend compression=lz4,max_pages=0 (default: on for "
+                        "tmem-capable kernels)")
 
 
 def _completion_hints(parser: argparse.ArgumentParser) -> None:

@@ -598,6 +598,14 @@ def start_backend(exp: Experiment, prep: Prepared, scratch: Path) -> None:
 def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
                  libvirt_uri: str | None, timeout: int) -> tuple[int, str, str]:
     """Boot the experiment's first run's guest, run ``command``, tear down."""
+    return boot_and_use(exp, lambda ctx: ctx.guest.run(command, timeout=timeout),
+                        accel_override, libvirt_uri)
+
+
+def boot_and_use(exp: Experiment, use, accel_override: str | None,
+                 libvirt_uri: str | None):
+    """Boot the experiment's first run's guest (with the tmem backend when its kernel
+    needs one), return ``use(ctx)``, tear everything down whatever happens."""
     run = exp.runs()[0]
     preflight_check(exp, scratch_root())
     with Hypervisor(libvirt_uri) as hv, scratch_folder() as scratch:
@@ -607,7 +615,7 @@ def boot_and_run(exp: Experiment, command: str, accel_override: str | None,
         try:
             with ui.step(f"boot {run.kernel.spec}"):
                 ctx.boot()
-            result = ctx.guest.run(command, timeout=timeout)
+            result = use(ctx)
             if ctx.stopped():
                 raise RunFailed(ctx.stopped())
             return result

@@ -8,6 +8,7 @@ reported as one ExperimentConfigError naming the file, the YAML line and the fie
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -204,10 +205,36 @@ def _workloads(c: _Checker, entries: list[schema.WorkloadEntry]) -> list[Workloa
                 workload.validate(merged)
             except ValueError as err:
                 c.fail(where + ("params",), str(err))
+            if hasattr(workload, "staged"):
+                merged = _host_files(c, where + ("params",), merged)
             label = "-".join([item.label or item.name] + [f"{k}{v}" for k, v in zip(keys, combo)])
             out.append(WorkloadChoice(c.label(label, where + ("matrix",)), item.name, merged,
                                       item.timeout_s, item.stagger_s))
     return out
+
+
+def _host_files(c: _Checker, where: tuple, params: dict) -> dict:
+    """A command workload's ``script`` and ``files`` HOST paths, relative to the experiment
+    file's folder, made absolute; one that is not a readable file fails naming it."""
+    base = Path(c.file).resolve().parent
+    params = dict(params)
+
+    def resolve(text: str, field: tuple) -> str:
+        path = Path(text).expanduser()
+        path = path if path.is_absolute() else base / path
+        if not path.is_file() or not os.access(path, os.R_OK):
+            c.fail(where + field, f"{text}: no such file (looked for {path})")
+        return str(path)
+
+    if "script" in params:
+        params["script"] = resolve(params["script"], ("script",))
+    files = []
+    for i, item in enumerate(params.get("files", [])):
+        host, guest = item.rsplit(":", 1)
+        files.append(f"{resolve(host, ('files', i))}:{guest}")
+    if "files" in params:
+        params["files"] = files
+    return params
 
 
 def _check_groups(c: _Checker, model: schema.ExperimentFile, exp: Experiment) -> None:

@@ -3,7 +3,9 @@ and monitors → results. The only module that knows the order of things."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shlex
 import shutil
 import socket
 import tempfile
@@ -376,9 +378,33 @@ def start_monitor(ctx: RunContext) -> monitors.Monitor:
     return monitor
 
 
+def stage_files(ctx: RunContext, record: dict) -> None:
+    """Copy the workload's files into the guest (Command.staged), each recorded with its
+    size and sha256; a file that cannot be copied fails the run naming it."""
+    workload = WORKLOADS[ctx.workload_name()]
+    staged = getattr(workload, "staged", lambda _p: [])(record["workload"]["params"])
+    done = []
+    for host, guest in staged:
+        data = Path(host).read_bytes()
+        parent = guest.rsplit("/", 1)[0] or "/"
+        try:
+            status, _out, err = ctx.guest.run(f"mkdir -p {shlex.quote(parent)}", timeout=60)
+            if status != 0:
+                raise OSError(f"mkdir -p {parent} exited {status}: {err.strip()[-200:]}")
+            # 60 s plus 1 s per MiB: the SSH channel is slow under TCG
+            ctx.guest.put(data, guest, timeout=60 + len(data) / (1 << 20))
+        except (OSError, TimeoutError) as err:
+            raise RunFailed(f"files: copying {host} to {guest}: {err}") from err
+        done.append({"host": host, "guest": guest, "bytes": len(data),
+                     "sha256": hashlib.sha256(data).hexdigest()})
+    if done:
+        record["workload"]["staged"] = done
+
+
 def run_workload(ctx: RunContext, record: dict) -> tuple[int, str, str]:
     """The workload's (status, stdout, stderr); its host wall time goes in the record."""
     timeout = ctx.run.workload.timeout_s
+    stage_files(ctx, record)
     started = time.monotonic()
     record["workload_started_wall"] = round(time.time(), 3)
     try:
@@ -405,7 +431,7 @@ def judge_workload(ctx: RunContext, record: dict, monitor: monitors.Monitor,
         raise RunFailed(ctx.stopped())
     status, out, err = outcome
     workload = WORKLOADS[ctx.workload_name()]
-    result, failure = workload.parse(status, out, err)
+    result, failure = workload.parse(status, out, err, record["workload"]["params"])
     record["deltas"], record["summary"] = monitors.summarize(monitor.rows, monitor.missed)
     backend = ctx.prep.backend
     if backend is not None:

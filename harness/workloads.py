@@ -140,7 +140,8 @@ class Pressure:
                 argv += [flag, str(value)]
         return shlex.join(argv)
 
-    def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
+    def parse(self, status: int, stdout: str, stderr: str,
+              params: dict | None = None) -> tuple[dict, str | None]:
         """(result, failure reason or None). Exit 3 = corrupted pages (JSON still printed);
         a negative status is the signal that killed it (harness.guest.Guest.run)."""
         result, failure = json_result(self.name, status, stdout, stderr)
@@ -200,7 +201,8 @@ class StressNg:
         # stress-ng's YAML goes to a file; print it after so one stream carries everything.
         return f"{shlex.join(argv)}; rc=$?; echo '---'; cat /tmp/stress-ng.yaml; exit $rc"
 
-    def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
+    def parse(self, status: int, stdout: str, stderr: str,
+              params: dict | None = None) -> tuple[dict, str | None]:
         fails = len(re.findall(r"\bfail:|verif\w* fail", stdout + stderr, re.I))
         result = {"verify_failures": fails, "exit_status": status}
         try:
@@ -261,7 +263,8 @@ class TmemPools:
             argv += [POOLS_PARAMS[key].flag, ",".join(value) if key == "sizes" else str(value)]
         return shlex.join(argv)
 
-    def parse(self, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
+    def parse(self, status: int, stdout: str, stderr: str,
+              params: dict | None = None) -> tuple[dict, str | None]:
         result, failure = json_result("tmemlab-pools", status, stdout, stderr)
         if failure:
             return result, failure
@@ -278,4 +281,153 @@ class TmemPools:
         return result, None
 
 
-WORKLOADS = {w.name: w for w in (Pressure(), StressNg(), TmemPools())}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+GUEST_STAGE = "/root/tmemlab-files"   # where a script: lands in the guest
+
+
+def _files(value) -> bool:
+    """["HOST:GUEST", ...]: GUEST absolute; HOST is resolved against the experiment's
+    folder and checked to exist when the experiment is loaded (experiment.py)."""
+    if not isinstance(value, list):
+        raise ValueError("files: expected a list of \"HOST:GUEST\" strings")
+    for item in value:
+        host, sep, guest = str(item).rpartition(":")
+        if not isinstance(item, str) or not sep or not host or not guest.startswith("/"):
+            raise ValueError(f"files: {item!r}: expected \"HOST:GUEST\" with an absolute "
+                             "GUEST path, e.g. \"job.sh:/usr/local/bin/job.sh\"")
+    return True
+
+
+def _env(value) -> bool:
+    if not isinstance(value, dict):
+        raise ValueError("env: expected a mapping of NAME: value")
+    for key, item in value.items():
+        if not ENV_NAME.match(str(key)) or isinstance(item, (dict, list)) or item is None:
+            raise ValueError(f"env: {key!r}: expected NAME: value (a name of letters, digits "
+                             "and _, a string or number)")
+    return True
+
+
+def result_rule(value) -> bool:
+    """{regex: "...(?P<name>...)..."} or {json: "a.b.0.c", name: NAME}, with unit and
+    better: higher|lower. The regex's first named group names the metric."""
+    if not isinstance(value, dict):
+        raise ValueError("result: expected {regex: ..., unit: ..., better: higher|lower}")
+    unknown = set(value) - {"regex", "json", "name", "unit", "better"}
+    if unknown:
+        raise ValueError(f"result: unknown field {sorted(unknown)[0]!r} (known: regex, json, "
+                         "name, unit, better)")
+    if ("regex" in value) == ("json" in value):
+        raise ValueError("result: give regex or json, one of them")
+    if value.get("better") not in ("higher", "lower"):
+        raise ValueError("result.better: expected higher or lower")
+    if not isinstance(value.get("unit", ""), str):
+        raise ValueError("result.unit: expected a string like s, ops/s, points")
+    if "regex" in value:
+        try:
+            names = list(re.compile(str(value["regex"])).groupindex)
+        except re.error as err:
+            raise ValueError(f"result.regex: not a regular expression: {err}") from None
+        if not names:
+            raise ValueError("result.regex: needs a named group, e.g. (?P<score>[0-9.]+)")
+    elif not (isinstance(value["json"], str) and value["json"]
+              and isinstance(value.get("name"), str) and ENV_NAME.match(value["name"])):
+        raise ValueError("result: json needs a dotted path (a.b.0.c) and name: NAME")
+    return True
+
+
+COMMAND_PARAMS = {
+    "command": Param(lambda v: isinstance(v, str) and bool(v.strip()), "a shell command line"),
+    "script": Param(lambda v: isinstance(v, str) and bool(v), "a script file on the host"),
+    "files": Param(_files, "a list of \"HOST:GUEST\""),
+    "env": Param(_env, "a mapping of NAME: value"),
+    "expect_exit": Param(_is_int(0, 255), "0..255"),
+    "result": Param(result_rule, "{regex|json, unit, better}"),
+}
+
+
+def metric_name(rule: dict) -> str:
+    return rule.get("name") or next(iter(re.compile(rule["regex"]).groupindex))
+
+
+def read_metric(rule: dict, stdout: str) -> float | None:
+    """The rule's number in a command's output: the regex's last match, or the JSON path
+    in the last line of stdout that is a JSON object or array."""
+    if "regex" in rule:
+        matches = list(re.finditer(rule["regex"], stdout, re.M))
+        text = matches[-1].group(metric_name(rule)) if matches else None
+    else:
+        doc = None
+        for line in reversed(stdout.strip().splitlines()):
+            try:
+                doc = json.loads(line)
+                break
+            except json.JSONDecodeError:
+                continue
+        for key in rule["json"].split("."):
+            if isinstance(doc, list) and key.isdigit() and int(key) < len(doc):
+                doc = doc[int(key)]
+            elif isinstance(doc, dict):
+                doc = doc.get(key)
+            else:
+                doc = None
+        text = doc
+    try:
+        return float(text) if text is not None and not isinstance(text, bool) else None
+    except (TypeError, ValueError):
+        return None
+
+
+class Command:
+    """Your own workload: a command line (or a script from the experiment's folder) run in
+    the guest after ``files`` are copied in, with ``env``; its exit status must be
+    ``expect_exit`` (default 0), and an optional ``result`` rule reads a metric from its
+    output that compare ranks (harness/compare/metrics.py: primary_for)."""
+    name = "command"
+
+    def validate(self, params: dict) -> None:
+        _check(params, COMMAND_PARAMS)
+        if ("command" in params) == ("script" in params):
+            raise ValueError("give command or script, one of them")
+
+    def staged(self, params: dict) -> list[tuple[str, str]]:
+        """(host path, guest path) to copy in before the command runs."""
+        out = [tuple(item.rsplit(":", 1)) for item in params.get("files", [])]
+        if "script" in params:
+            out.append((params["script"], f"{GUEST_STAGE}/{params['script'].rsplit('/', 1)[-1]}"))
+        return out
+
+    def command(self, params: dict) -> str:
+        lines = [f"export {k}={shlex.quote(str(v))}" for k, v in params.get("env", {}).items()]
+        lines.append("cd /root")
+        if "script" in params:
+            lines.append(f"sh {shlex.quote(self.staged(params)[-1][1])}")
+        else:
+            lines.append(params["command"])
+        return "\n".join(lines)
+
+    def parse(self, status: int, stdout: str, stderr: str,
+              params: dict | None = None) -> tuple[dict, str | None]:
+        params = params or {}
+        tail = [ln for ln in (stdout + "\n" + stderr).splitlines() if ln.strip()][-20:]
+        result: dict = {"exit_status": status, "output_tail": "\n".join(tail)}
+        if status < -1:
+            return result, killed_by("command", -status)
+        expected = params.get("expect_exit", 0)
+        if status != expected:
+            return result, (f"command exited {status} (expected {expected}): "
+                            f"{' | '.join(tail[-3:])}")
+        rule = params.get("result")
+        if rule:
+            name = metric_name(rule)
+            found = read_metric(rule, stdout)
+            if found is None:
+                how = f"regex {rule['regex']!r}" if "regex" in rule else f"json {rule['json']}"
+                return result, f"result: {how} found no {name} in the command's output"
+            result[name] = found
+            result["metric"] = {"name": name, "value": found, "unit": rule.get("unit", ""),
+                                "better": rule["better"]}
+        return result, None
+
+
+WORKLOADS = {w.name: w for w in (Pressure(), StressNg(), TmemPools(), Command())}

@@ -244,8 +244,24 @@ PRIMARY: dict[str, tuple[Primary, ...]] = {
 }
 
 
-def primary_for(workload: str | None) -> tuple[Primary, ...]:
-    """The primary metrics of a workload; none for a workload the table does not know."""
+def command_rule(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``result.metric`` a command workload's rule recorded: name, unit, better."""
+    rule = (data.get("result") or {}).get("metric") if isinstance(data, dict) else None
+    ok = isinstance(rule, dict) and rule.get("better") in ("higher", "lower") and \
+        isinstance(rule.get("name"), str)
+    return rule if ok else None
+
+
+def primary_for(workload: str | None,
+                runs: tuple[dict[str, Any], ...] = ()) -> tuple[Primary, ...]:
+    """The primary metrics of a workload; none for a workload the table does not know.
+    A ``command`` workload's is the metric its result rule names (with that rule's
+    direction, see discover), else its wall time on the host."""
+    if workload == "command":
+        rule = next((r for r in map(command_rule, runs) if r), None)
+        if rule:
+            return (Primary(rule["name"], f"{rule['name']} (the command's result)"),)
+        return (Primary("workload_wall_s", "the command's wall time"),)
     return PRIMARY.get(workload or "", ())
 
 
@@ -304,7 +320,12 @@ def discover(runs: list[dict[str, Any]]) -> list[Metric]:
                 path = (section, key)
                 if path in known or path in found or lookup(data, path) is None:
                     continue
-                metric = _discovered(section, key)
+                rule = command_rule(data) if section == "result" else None
+                if rule and rule["name"] == key:  # the user's rule says which way is better
+                    metric = Metric(key, path, rule.get("unit", ""),
+                                    H if rule["better"] == "higher" else L, "workload", key)
+                else:
+                    metric = _discovered(section, key)
                 if metric.name in names:
                     metric = Metric(f"{section}.{key}", *_fields_after_name(metric))
                 found[path] = metric

@@ -47,7 +47,7 @@ class Column:
 
     @property
     def primary(self) -> tuple[Primary, ...]:
-        return primary_for(self.workload)
+        return primary_for(self.workload, tuple(r.data for r in self.passed or self.runs))
 
 
 @dataclass(frozen=True)

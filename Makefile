@@ -9,10 +9,11 @@ EXPERIMENT ?= experiments/smoke.yaml
 RESULTS   ?= $(lastword $(sort $(wildcard results/*/)))
 
 # Debian packages the harness drives (QEMU, libvirt, image tools), builds kernels with
-# (linux-source-6.1's toolchain needs; liblz4-dev for the static guest tools), and tests with (Chromium renders the HTML report).
+# (linux-source-6.1's toolchain needs; liblz4-dev for the static guest tools), and tests with
+# (Chromium renders the HTML report; gitlab-ci-local copies the project with rsync).
 APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu \
 	libvirt-dev pkg-config mmdebstrap e2fsprogs busybox-static cpio kmod gcc make libc6-dev \
-	openssh-client git python3-venv chromium nodejs \
+	openssh-client git python3-venv chromium nodejs rsync \
 	bc bison flex libelf-dev libssl-dev patch xz-utils liblz4-dev
 
 .PHONY: setup setup-apt setup-venv setup-tools run-experiment test test-fast test-functional test-e2e \

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,13 +41,14 @@ def test_gitlab_pipeline_shards_merges_and_gates(tmp_path):
     tmemlab = f"{sys.executable} -m harness"
     variables = {"TMEMLAB": tmemlab, "TMEMLAB_SETUP": "true", "TMEMLAB_CACHE": cache,
                  "TMEMLAB_EXPERIMENT": "tiny.yaml", "PYTHONPATH": str(ROOT)}
-    argv = [str(GITLAB_CI_LOCAL), "--cwd", str(project)]
+    # gitlab-ci-local takes only a relative --cwd: run it from the project instead
+    argv = [str(GITLAB_CI_LOCAL)]
     for key, value in variables.items():
         argv += ["--variable", f"{key}={value}"]
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=1500)
+    proc = subprocess.run(argv, cwd=project, capture_output=True, text=True, timeout=1500)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
-    for job in ("build", "measure [1/2]", "measure [2/2]", "report"):
+    for job in ("build", "measure: [1/2]", "measure: [2/2]", "report"):  # parallel: names
         assert job in out, job
 
     shards = [json.loads((project / f"shard-{k}.json").read_text()) for k in (1, 2)]
@@ -60,3 +62,19 @@ def test_gitlab_pipeline_shards_merges_and_gates(tmp_path):
     assert (compare / "junit.xml").is_file() and (compare / "report.html").is_file()
     column = json.loads((compare / "comparison.json").read_text())["columns"][0]
     assert column["passed"] == 2
+
+    # --resume: shard 1's folder lacks i2 (shard 2 ran it); resuming that folder runs i2
+    # alone into it and leaves the passed i1 untouched.
+    folder = project / shards[0]["results"]
+    kept = (folder / "runs" / "zswap+pressure-i1.json").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "harness", "run", "--resume", str(folder),
+                           "--json"], cwd=project, capture_output=True, text=True,
+                          timeout=600, env={**os.environ, "TMEMLAB_CACHE": cache,
+                                            "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    resumed = json.loads(proc.stdout)
+    assert Path(resumed["results"]).resolve() == folder.resolve()
+    assert sorted(r["run_id"] for r in resumed["runs"]) == ["zswap+pressure-i1",
+                                                            "zswap+pressure-i2"]
+    assert (folder / "runs" / "zswap+pressure-i1.json").read_bytes() == kept
+    assert "resuming" in proc.stderr and "1 runs recorded as passed" in proc.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from harness import schema
+from harness import images, schema
 from harness.errors import ExperimentConfigError
 from harness.schema import ACCELS, IOTUNE_KEYS, KERNEL_SPEC, LABEL, SWAP_CACHES  # noqa: F401
 from harness.workloads import WORKLOADS
@@ -134,6 +134,7 @@ class Experiment:
     backend: dict = field(default_factory=dict)
     faults: list = field(default_factory=list)
     group: dict = field(default_factory=lambda: {"guests": 1, "stagger_s": 0.0, "members": []})
+    packages: tuple[str, ...] = ()   # extra Debian packages in the guest image
 
     def runs(self) -> list[Run]:
         """Iterations outermost, so a partial experiment still compares every config."""
@@ -147,7 +148,7 @@ class Experiment:
         return {"name": self.name, "description": self.description, "guest": self.guest,
                 "swap": self.swap, "iterations": self.iterations,
                 "libvirt_uri": self.libvirt_uri, "backend": self.backend,
-                "faults": self.faults, "group": self.group,
+                "faults": self.faults, "group": self.group, "packages": list(self.packages),
                 "kernels": [vars(k) for k in self.kernels],
                 "workloads": [vars(w) for w in self.workloads]}
 
@@ -316,9 +317,20 @@ def _from_data(c: _Checker, path: Path, data) -> Experiment:
                      workloads=_workloads(c, model.workloads),
                      iterations=model.iterations, libvirt_uri=model.libvirt_uri,
                      backend=model.backend.model_dump(exclude_unset=True),
-                     faults=list(model.faults), group=model.group.model_dump())
+                     faults=list(model.faults), group=model.group.model_dump(),
+                     packages=tuple(model.packages))
     _check_groups(c, model, exp)
+    _check_packages(c, model.packages)
     return exp
+
+
+def _check_packages(c: _Checker, names: list[str]) -> None:
+    """Each extra package must be installable here: found now, not ten minutes into an
+    image build."""
+    for name in images.unknown_packages(names):
+        c.fail(("packages", names.index(name)),
+               f"{name}: no such package in this host's apt sources (apt-cache show "
+               f"finds no candidate; mmdebstrap fetches through the same sources)")
 
 
 def adhoc(kernel: str, cmdline: str, memory_mib: int, swap_mib: int,

@@ -39,28 +39,52 @@ class Image:
     key: Path           # ssh private key for root
     host_key: str       # the guest's ssh host key, "ssh-ed25519 AAAA..."
     tools: Path         # the static guest tools, also run on the host (harness/dilation.py)
+    extra: tuple[str, ...] = ()   # an experiment's `packages:` beyond the recipe's
 
     def identity(self) -> dict:
-        return {"hash": self.hash, "recipe": f"{SUITE}-minbase", "root": str(self.root)}
+        out = {"hash": self.hash, "recipe": f"{SUITE}-minbase", "root": str(self.root)}
+        if self.extra:
+            out["packages"] = list(self.extra)
+        return out
 
 
-def packages() -> list[str]:
+def packages(extra: tuple[str, ...] = ()) -> list[str]:
+    """The recipe's packages (guest_images/recipe/packages.txt), then ``extra`` not in it."""
     lines = (RECIPE / "packages.txt").read_text().splitlines()
-    return [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    base = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    return base + [p for p in extra if p not in base]
 
 
-def image_hash() -> str:
-    """Everything that changes the image: recipe files, tool sources, busybox, suite."""
+def image_hash(extra: tuple[str, ...] = ()) -> str:
+    """Everything that changes the image: recipe files, tool sources, busybox, suite, and
+    an experiment's extra packages (sorted: their order in the file changes nothing). With
+    no extra packages the key is the recipe's alone, so every such experiment shares one
+    image, and each package set gets its own, built once."""
     items = hash_tree(RECIPE) + hash_tree(TOOLS)
     items.append(("busybox", BUSYBOX.read_bytes() if BUSYBOX.exists() else b""))
     items.append(("suite", SUITE.encode() + IMAGE_SIZE.encode()))
+    if extra:
+        items.append(("packages", " ".join(sorted(set(extra))).encode()))
     return hash_inputs(items)[:16]
 
 
-def _mmdebstrap(tree: Path, log: Path) -> None:
-    with ui.step(f"mmdebstrap {SUITE} minbase + {', '.join(packages())}"):
+def unknown_packages(names: list[str]) -> list[str]:
+    """Those of ``names`` the host's apt cannot install (mmdebstrap uses the host's apt
+    configuration, so what apt-cache knows here is what the image build can fetch).
+    ``apt-cache show`` exits 100 for a name with no candidate, virtual-only included."""
+    missing = []
+    for name in names:
+        try:
+            proc.run(["apt-cache", "show", "--no-all-versions", "--", name])
+        except CommandError:
+            missing.append(name)
+    return missing
+
+
+def _mmdebstrap(tree: Path, log: Path, extra: tuple[str, ...]) -> None:
+    with ui.step(f"mmdebstrap {SUITE} minbase + {', '.join(packages(extra))}"):
         proc.run(["mmdebstrap", "--variant=minbase", "--mode=root", "--quiet",
-                  f"--include={','.join(packages())}",
+                  f"--include={','.join(packages(extra))}",
                   "--dpkgopt=path-exclude=/usr/share/{doc,man,locale,info}/*",
                   SUITE, tree], log_file=log)
 
@@ -113,14 +137,14 @@ def _configure(entry: Path, tree: Path) -> None:
             shutil.rmtree(tree / junk, ignore_errors=True)
 
 
-def _build_image(entry: Path) -> None:
+def _build_image(entry: Path, extra: tuple[str, ...] = ()) -> None:
     log = entry / "build.log"
     # Inside the entry's private build folder: if this builder dies, the folder (with any
     # bind mounts mmdebstrap left in the tree) is known to be stale (harness/leftovers.py).
     tree = entry / "rootfs"
     tree.mkdir()
     try:
-        _mmdebstrap(tree, log)
+        _mmdebstrap(tree, log, extra)
         _build_tools(entry, tree, log)
         _configure(entry, tree)
         with ui.step(f"mkfs.ext4 -d ({IMAGE_SIZE} sparse)"):
@@ -137,13 +161,16 @@ def _build_image(entry: Path) -> None:
             raise ImageBuildError(f"cannot unmount what mmdebstrap mounted under {tree}")
 
 
-def build_image() -> tuple[Image, bool]:
-    """The cached guest image for the current recipe; builds it if missing."""
-    digest = image_hash()
-    entry, built = cache.ensure_entry(cache_dir("images") / digest, _build_image)
+def build_image(extra: tuple[str, ...] = ()) -> tuple[Image, bool]:
+    """(image, built now) for the current recipe plus ``extra`` Debian packages; cached
+    by image_hash, built if missing. Raises ImageBuildError (exit 125) if it cannot be."""
+    extra = tuple(sorted(set(extra)))
+    digest = image_hash(extra)
+    entry, built = cache.ensure_entry(cache_dir("images") / digest,
+                                      lambda e: _build_image(e, extra))
     host_key = (entry / "ssh_host_ed25519_key.pub").read_text().split()
     return Image(hash=digest, root=entry / "root.raw", key=entry / "id_ed25519",
-                 host_key=" ".join(host_key[:2]), tools=entry / "tools"), built
+                 host_key=" ".join(host_key[:2]), tools=entry / "tools", extra=extra), built
 
 
 def _stage_initramfs(kernel: Kernel, stage: Path) -> None:

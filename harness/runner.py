@@ -87,7 +87,7 @@ POOLS_QUOTA_MIB = 256
 
 def prepare(exp: Experiment, hv: Hypervisor, accel_override: str | None) -> Prepared:
     with ui.step("guest image (cached by recipe hash)"):
-        image, _built = images.build_image()
+        image, _built = images.build_image(exp.packages)
     resolved, initrds = {}, {}
     for choice in exp.kernels:
         if choice.key in resolved:

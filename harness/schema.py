@@ -28,6 +28,7 @@ IOTUNE_KEYS = ("total_bytes_sec", "read_bytes_sec", "write_bytes_sec",
                "total_iops_sec", "read_iops_sec", "write_iops_sec")
 KERNEL_SPEC = re.compile(r"^(distro|config|tree|image):\S+$")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DEB_PACKAGE = re.compile(r"^[a-z0-9][a-z0-9+.-]+$")   # Debian Policy 5.6.1
 
 
 # --- kernel specs: checked at load time, nothing downloaded or built ---------------------
@@ -150,6 +151,21 @@ def _mapping(value: Any) -> dict:
 def _string(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _packages(value: Any) -> list[str]:
+    """Debian package names (Policy 5.6.1), each once; existence is checked by
+    harness/experiment.py against the host's apt, after the schema."""
+    if not isinstance(value, list):
+        raise ValueError("expected a list of Debian package names")
+    for name in value:
+        if not isinstance(name, str) or not DEB_PACKAGE.match(name):
+            raise ValueError(f"{name!r} is not a Debian package name "
+                             "(lower case letters, digits, + - .)")
+    twice = sorted({n for n in value if value.count(n) > 1})
+    if twice:
+        raise ValueError(f"{', '.join(twice)} given twice")
     return value
 
 
@@ -283,6 +299,8 @@ class ExperimentFile(Strict):
     workloads: entries(WorkloadEntry) = Field(default=None, validate_default=True)
     iterations: int_in(1, 1000) = 1
     libvirt_uri: Annotated[str, BeforeValidator(_string)] | None = None
+    # Extra Debian packages in the guest image (part of its cache key).
+    packages: Annotated[list[str], BeforeValidator(_packages)] = []
     backend: section(BackendOptions) = BackendOptions()
     faults: Annotated[list, BeforeValidator(_faults)] = []
     group: section(Group) = Group()

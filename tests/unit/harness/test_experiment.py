@@ -253,3 +253,28 @@ def test_a_kernel_entry_may_run_with_its_own_vcpus(tmp_path):
         "    kernel: config:tmem", "    kernel: config:tmem\n    vcpus: 2")
     exp = experiment.load(write(tmp_path, text))
     assert [k.vcpus for k in exp.kernels] == [None, 2]
+
+
+PACKAGES = "kernels: [{kernel: distro:debian-6.1}]\nworkloads: [{name: pressure}]\npackages:\n"
+
+
+@pytest.mark.parametrize("items, field, line, reason", [
+    ("  - Redis\n", "packages", 3, "not a Debian package name"),
+    ("  - redis-server\n  - redis-server\n", "packages", 3, "redis-server given twice"),
+    ("  - bc\n  - no-such-package-tmemlab\n", "packages[1]", 5,
+     "no-such-package-tmemlab: no such package"),
+])
+def test_packages_are_debian_names_the_host_apt_knows(tmp_path, items, field, line, reason):
+    # apt-cache is the real one: the image build fetches through the same sources.
+    path = write(tmp_path, PACKAGES + items)
+    with pytest.raises(ExperimentConfigError) as info:
+        experiment.load(path)
+    err = info.value
+    assert (err.field, err.line) == (field, line) and reason in err.reason, str(err)
+
+
+def test_packages_are_recorded_with_the_experiment(tmp_path):
+    exp = experiment.load(write(tmp_path, PACKAGES + "  - redis-server\n  - bc\n"))
+    assert exp.packages == ("redis-server", "bc")
+    assert exp.resolved()["packages"] == ["redis-server", "bc"]
+    assert experiment.load(write(tmp_path, PACKAGES.replace("packages:\n", ""))).packages == ()

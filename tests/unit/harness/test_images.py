@@ -48,3 +48,19 @@ def test_packages_list_skips_comments(recipe_copy):
     recipe, _tools = recipe_copy
     (recipe / "packages.txt").write_text("# comment\nopenssh-server\n\n  procps  \n")
     assert images.packages() == ["openssh-server", "procps"]
+
+
+def test_extra_packages_key_their_own_image_and_order_does_not_matter(recipe_copy):
+    plain = images.image_hash()
+    assert images.image_hash(()) == plain     # experiments without packages share one
+    with_redis = images.image_hash(("redis-server", "bc"))
+    assert with_redis != plain
+    assert images.image_hash(("bc", "redis-server")) == with_redis
+    assert images.image_hash(("bc",)) not in (plain, with_redis)
+
+
+def test_extra_packages_follow_the_recipe_once(recipe_copy):
+    recipe, _tools = recipe_copy
+    (recipe / "packages.txt").write_text("openssh-server\nprocps\n")
+    assert images.packages(("procps", "redis-server")) == ["openssh-server", "procps",
+                                                           "redis-server"]

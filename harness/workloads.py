@@ -310,7 +310,21 @@ def _env(value) -> bool:
 
 def result_rule(value) -> bool:
     """{regex: "...(?P<name>...)..."} or {json: "a.b.0.c", name: NAME}, with unit and
-    better: higher|lower. The regex's first named group names the metric."""
+    better: higher|lower. The regex's first named group names the metric. A list of such
+    rules reads several metrics (ops/s and latency percentiles); the first is the one
+    compare ranks by, each keeps its own direction."""
+    if isinstance(value, list):
+        if not value:
+            raise ValueError("result: expected a rule or a non-empty list of rules")
+        names = [metric_name(rule) for rule in value if _one_rule(rule)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"result: metric {twice[0]!r} named twice")
+        return True
+    return _one_rule(value)
+
+
+def _one_rule(value) -> bool:
     if not isinstance(value, dict):
         raise ValueError("result: expected {regex: ..., unit: ..., better: higher|lower}")
     unknown = set(value) - {"regex", "json", "name", "unit", "better"}
@@ -417,16 +431,20 @@ class Command:
         if status != expected:
             return result, (f"command exited {status} (expected {expected}): "
                             f"{' | '.join(tail[-3:])}")
-        rule = params.get("result")
-        if rule:
+        rules = params.get("result") or []
+        metrics = []
+        for rule in rules if isinstance(rules, list) else [rules]:
             name = metric_name(rule)
             found = read_metric(rule, stdout)
             if found is None:
                 how = f"regex {rule['regex']!r}" if "regex" in rule else f"json {rule['json']}"
                 return result, f"result: {how} found no {name} in the command's output"
             result[name] = found
-            result["metric"] = {"name": name, "value": found, "unit": rule.get("unit", ""),
-                                "better": rule["better"]}
+            metrics.append({"name": name, "value": found, "unit": rule.get("unit", ""),
+                            "better": rule["better"]})
+        if metrics:
+            result["metric"] = metrics[0]     # the one compare ranks by
+            result["metrics"] = metrics
         return result, None
 
 

@@ -252,6 +252,16 @@ def command_rule(data: dict[str, Any]) -> dict[str, Any] | None:
     return rule if ok else None
 
 
+def command_rules(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every metric a command workload's result rules recorded, by name (the primary's
+    alone for records made before rules could be a list)."""
+    result = data.get("result") if isinstance(data, dict) else None
+    rules = (result or {}).get("metrics") or [command_rule(data)]
+    return {r["name"]: r for r in rules
+            if isinstance(r, dict) and r.get("better") in ("higher", "lower")
+            and isinstance(r.get("name"), str)}
+
+
 def primary_for(workload: str | None,
                 runs: tuple[dict[str, Any], ...] = ()) -> tuple[Primary, ...]:
     """The primary metrics of a workload; none for a workload the table does not know.
@@ -320,8 +330,8 @@ def discover(runs: list[dict[str, Any]]) -> list[Metric]:
                 path = (section, key)
                 if path in known or path in found or lookup(data, path) is None:
                     continue
-                rule = command_rule(data) if section == "result" else None
-                if rule and rule["name"] == key:  # the user's rule says which way is better
+                rule = command_rules(data).get(key) if section == "result" else None
+                if rule:  # the user's rule says which way is better
                     metric = Metric(key, path, rule.get("unit", ""),
                                     H if rule["better"] == "higher" else L, "workload", key)
                 else:

@@ -102,3 +102,39 @@ def test_compare_ranks_by_the_rule(better, direction):
     assert [p.metric for p in primary_for("command", tuple(runs))] == ["t"]
     assert [p.metric for p in primary_for("command", ({"result": {}},))] == \
         ["workload_wall_s"]
+
+
+REDIS_OUT = """throughput summary: 2841.31 requests per second
+latency summary (msec):
+          avg       min       p50       p95       p99       max
+        0.345     0.080     0.311     0.607     1.031    12.527
+"""
+RULES = [{"regex": r"throughput summary: (?P<ops_per_s>[0-9.]+)", "unit": "ops/s",
+          "better": "higher"},
+         {"regex": r"\n\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+\s+(?P<p95_ms>[0-9.]+)", "unit": "ms",
+          "better": "lower"}]
+
+
+def test_several_rules_read_several_metrics_the_first_ranks():
+    CMD.validate({"command": "x", "result": RULES})
+    result, failure = CMD.parse(0, REDIS_OUT, "", {"result": RULES})
+    assert failure is None and result["ops_per_s"] == 2841.31 and result["p95_ms"] == 0.607
+    assert result["metric"]["name"] == "ops_per_s"
+    assert [m["name"] for m in result["metrics"]] == ["ops_per_s", "p95_ms"]
+    runs = [{"workload": {"name": "command"}, "status": "passed", "result": result}] * 2
+    found = {m.name: m for m in metrics_for(runs)}
+    assert found["ops_per_s"].direction == H and found["p95_ms"].direction == L
+    assert found["p95_ms"].unit == "ms"
+    assert [p.metric for p in primary_for("command", tuple(runs))] == ["ops_per_s"]
+    _, failure = CMD.parse(0, REDIS_OUT.splitlines()[0], "", {"result": RULES})
+    assert "found no p95_ms" in failure
+
+
+@pytest.mark.parametrize("rules, reason", [
+    ([], "non-empty list of rules"),
+    ([RULES[0], RULES[0]], "metric 'ops_per_s' named twice"),
+    ([RULES[0], {"regex": "(?P<x>1)", "better": "up"}], "result.better"),
+])
+def test_rule_lists_are_checked(rules, reason):
+    with pytest.raises(ValueError, match=reason):
+        CMD.validate({"command": "x", "result": rules})

@@ -48,9 +48,10 @@ def _selected(args, exp) -> tuple[list, dict[str, str]]:
 
 
 def _describe(run) -> str:
+    starts = [f"{m.start_delay_s:g} s after g{m.index - 1} ended" if m.after_previous
+              else f"{m.start_delay_s:g} s" for m in (run.group.members if run.group else [])]
     group = "" if run.group is None else (
-        f" (group of {run.group.guests}, workloads start at "
-        f"{', '.join(f'{m.start_delay_s:g}' for m in run.group.members)} s)")
+        f" (group of {run.group.guests}, workloads start at {', '.join(starts)})")
     return (f"{run.run_id}: {run.kernel.spec} [{run.kernel.cmdline}] "
             f"{run.workload.name} {run.workload.params}{group}")
 

@@ -49,6 +49,7 @@ class WorkloadChoice:
     params: dict
     timeout_s: int
     stagger_s: float | None = None  # overrides the group's stagger_s
+    after_previous: bool | None = None  # overrides the group's after_previous
 
 
 @dataclass
@@ -58,9 +59,11 @@ class Member:
     memory_mib: int | None      # None: the run's
     weight: int                 # backend eviction weight
     quota_mib: int | None       # backend page quota in MiB; None: the swap size
-    start_delay_s: float        # after the group's workloads start
+    start_delay_s: float        # after the group's workloads start (or, after_previous,
+                                # after the previous guest's workload ended)
     params: dict                # the workload's params with this guest's merged over them
     workload: str | None = None  # its own workload (then params are its own only)
+    after_previous: bool = False  # waits for guest index-1's workload to end first
 
 
 @dataclass
@@ -86,12 +89,15 @@ def resolve_group(base: dict, kernel: KernelChoice, workload: WorkloadChoice) ->
     kernel entry's changes and the workload's stagger; None for a single guest."""
     shape = merged_group(base, kernel.group or {})
     stagger = shape["stagger_s"] if workload.stagger_s is None else workload.stagger_s
+    after = bool(shape.get("after_previous") if workload.after_previous is None
+                 else workload.after_previous)
     if shape["guests"] < 2:
         return None
     members = shape["members"] or [{} for _ in range(shape["guests"])]
     return Group([Member(i, m.get("memory_mib"), m.get("weight", 100), m.get("quota_mib"),
-                         i * stagger + m.get("start_delay_s", 0.0),
-                         member_params(workload, m), m.get("workload"))
+                         (stagger if i and after else 0.0 if after else i * stagger)
+                         + m.get("start_delay_s", 0.0),
+                         member_params(workload, m), m.get("workload"), after and i > 0)
                   for i, m in enumerate(members)])
 
 
@@ -133,7 +139,8 @@ class Experiment:
     libvirt_uri: str | None
     backend: dict = field(default_factory=dict)
     faults: list = field(default_factory=list)
-    group: dict = field(default_factory=lambda: {"guests": 1, "stagger_s": 0.0, "members": []})
+    group: dict = field(default_factory=lambda: {"guests": 1, "stagger_s": 0.0,
+                                                 "after_previous": False, "members": []})
     packages: tuple[str, ...] = ()   # extra Debian packages in the guest image
 
     def runs(self) -> list[Run]:
@@ -210,7 +217,7 @@ def _workloads(c: _Checker, entries: list[schema.WorkloadEntry]) -> list[Workloa
                 merged = _host_files(c, where + ("params",), merged)
             label = "-".join([item.label or item.name] + [f"{k}{v}" for k, v in zip(keys, combo)])
             out.append(WorkloadChoice(c.label(label, where + ("matrix",)), item.name, merged,
-                                      item.timeout_s, item.stagger_s))
+                                      item.timeout_s, item.stagger_s, item.after_previous))
     return out
 
 

@@ -10,8 +10,10 @@ Order: every guest boots at once (threads; boot is mostly waiting), then each is
 in turn (settings read back, CPU slowdown measured: one guest at a time, so the
 microbenchmark does not time its neighbours), every monitor starts, and each workload
 starts at its member's ``start_delay_s`` after the first (a phase-shifted mix when the
-delays differ). The first guest that fails ends the others' waits: any failure fails the
-group, and every domain is destroyed whatever happens.
+delays differ), or, with ``after_previous``, that long after the previous guest's workload
+ended (peaks that cannot overlap, however slow the guests run). The first guest that fails
+ends the others' waits: any failure fails the group, and every domain is destroyed
+whatever happens.
 """
 
 from __future__ import annotations
@@ -130,12 +132,27 @@ def run_group(ctxs: list[RunContext], results: ResultsDir, status_cb) -> list[di
             time.sleep(1.5)  # a baseline sample before the first workload starts
             status_cb(f"{ctxs[0].run.workload.name} running on {len(ctxs)} guests")
             go = time.monotonic()
+            ended = [threading.Event() for _ in ctxs]
 
             def work(i, ctx):
+                try:
+                    _work(i, ctx)
+                finally:
+                    ended[i].set()
+
+            def _work(i, ctx):
+                start = go
+                if ctx.member.after_previous:
+                    while not ended[i - 1].wait(POLL_S):
+                        if abort.event.is_set():
+                            return
+                    start = time.monotonic()
                 delay = ctx.member.start_delay_s
-                while time.monotonic() < go + delay:
-                    if abort.event.wait(min(POLL_S, go + delay - time.monotonic())):
+                while time.monotonic() < start + delay:
+                    if abort.event.wait(min(POLL_S, start + delay - time.monotonic())):
                         return
+                if abort.event.is_set():
+                    return
                 try:
                     outcomes[i] = run_workload(ctx, records[i])
                 except RUN_ERRORS as err:

@@ -91,6 +91,7 @@ def _member(ctx, record: dict, rows: list[dict]) -> dict:
         "memory_mib": record["guest"]["memory_mib"], "weight": ctx.member.weight,
         "quota_mib": ctx.member.quota_mib, "quota_pages": guest_stats.get("max_pages"),
         "start_delay_s": ctx.member.start_delay_s,
+        "after_previous": ctx.member.after_previous,
         "workload_started_wall": record.get("workload_started_wall"),
         "workload_wall_s": record.get("workload_wall_s"),
         "pages_per_sec": result.get("pages_per_sec"),

@@ -251,6 +251,9 @@ class Group(Strict):
     """N guests booted, run and torn down together against one backend."""
     guests: int_in(1, 64) = 1
     stagger_s: Seconds = 0.0  # guest i starts i*stagger_s late
+    # Guest i starts stagger_s after guest i-1's workload has ended instead: peaks that
+    # never overlap whatever the guests' speed (TCG and KVM alike).
+    after_previous: Bool = False
     members: list[Member] = []
 
 
@@ -258,6 +261,7 @@ class GroupOverride(Strict):
     """A kernel entry's changes to the experiment's group (its arm's shape)."""
     guests: int_in(1, 64) | None = None
     stagger_s: Seconds | None = None
+    after_previous: Bool | None = None
     members: list[Member] | None = None
 
 
@@ -286,8 +290,9 @@ class WorkloadEntry(Strict):
                       BeforeValidator(_mapping)] = {}
     timeout_s: int_in(1, 86400) = 600
     # In a group: guest i starts this workload i*stagger_s after guest 0 (a phase-shifted
-    # mix); overrides the group's stagger_s.
+    # mix); overrides the group's stagger_s (and after_previous, the group's).
     stagger_s: Seconds | None = None
+    after_previous: Bool | None = None
 
 
 class ExperimentFile(Strict):

@@ -152,3 +152,18 @@ def test_a_failed_member_fails_the_group_and_leaves_no_aggregate():
     assert record["result"]["pages_per_sec"] is None
     assert record["result"]["jain_fairness_index"] is None
     assert record["result"]["corrupted_pages"] is None
+
+
+def test_after_previous_starts_each_guest_its_stagger_after_the_previous_ended(tmp_path):
+    text = GROUP.replace("label: phased,", "label: phased, after_previous: true,")
+    runs = {r.run_id: r for r in load(tmp_path, text).runs()}
+    static = runs["static+phased-i1"].group.members
+    assert [(m.after_previous, m.start_delay_s) for m in static] == \
+        [(False, 0), (True, 30), (True, 30)]           # the gap after the previous one
+    caps = runs["caps+phased-i1"].group.members
+    assert [m.start_delay_s for m in caps] == [0, 30, 35]   # its own delay added
+    together = runs["static+together-i1"].group.members
+    assert not any(m.after_previous for m in together)      # only where it is asked for
+    grouped = load(tmp_path, GROUP.replace("stagger_s: 30}", "stagger_s: 0, "
+                                           "after_previous: true}"))
+    assert [m.after_previous for m in grouped.runs()[0].group.members] == [False, True, True]

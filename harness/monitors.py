@@ -3,15 +3,23 @@ over SSH) joined with host-side numbers for the same instant (QEMU CPU/RSS, swap
 block stats, and any extra source such as the tmem backend's stats).
 
 An extra source is another process that may stall (a SIGSTOPped backend): each is polled
-on its own thread (``Poller``), and a guest row takes its latest result only while it is
-fresh (``EXTRA_MAX_AGE_S``). A row without one has none of that source's columns, and
-the run's summary counts those rows (``<source>_samples_missed``)."""
+on its own thread (``Poller``), and a guest row takes the result that was fresh
+(``EXTRA_MAX_AGE_S``) *when the guest took the row*. A row without one has none of that
+source's columns, and the run's summary counts those rows (``<source>_samples_missed``).
+
+When the guest took a row is not when it arrived: a guest blocked on its swap device
+(an async tmem frontend waiting on a dead backend) keeps sampling — the sampler is
+mlocked — while sshd cannot send, and the rows arrive in a burst later. Each row's host
+time is its guest timestamp plus the smallest (arrival - guest time) seen so far, the
+delay of the promptest row; joining by arrival would stamp a burst of rows taken while
+the backend was down with the restarted backend's numbers."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -42,6 +50,7 @@ def is_gauge(name: str) -> bool:
 
 EXTRA_INTERVAL_S = 1.0
 EXTRA_MAX_AGE_S = 2.0
+POLL_HISTORY = 1024   # results kept per source: a delayed burst of rows can look back
 
 
 class Poller(threading.Thread):
@@ -54,6 +63,8 @@ class Poller(threading.Thread):
         super().__init__(name=f"poll-{name}", daemon=True)
         self.source, self.interval = source, interval
         self._latest: tuple[float, dict] | None = None
+        # (monotonic start of the call, result), oldest first; appended by this thread only
+        self._history: deque[tuple[float, dict]] = deque(maxlen=POLL_HISTORY)
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -64,6 +75,7 @@ class Poller(threading.Thread):
             except Exception:  # a source hiccup costs its sample, not the run
                 value = {}
             self._latest = (started, value)  # one tuple: read whole by latest()
+            self._history.append(self._latest)
             self._stopping.wait(max(0.0, started + self.interval - time.monotonic()))
 
     def latest(self, max_age: float) -> dict | None:
@@ -72,6 +84,15 @@ class Poller(threading.Thread):
         if got is None or not got[1] or time.monotonic() - got[0] > max_age:
             return None
         return got[1]
+
+    def at(self, when: float, max_age: float) -> dict | None:
+        """The result of the last call started at or before ``when`` (monotonic), if that
+        call succeeded and started at most ``max_age`` s before; else None (the source
+        was down, stalled, or not asked in time)."""
+        for started, value in reversed(list(self._history)):
+            if started <= when:
+                return value if value and when - started <= max_age else None
+        return None
 
     def stop(self) -> None:
         self._stopping.set()
@@ -129,6 +150,7 @@ class Monitor(threading.Thread):
         self.rows: list[dict] = []
         self._stopping = threading.Event()
         self._t0: float | None = None
+        self._offset: float | None = None  # min(arrival - guest time): see the docstring
 
     def run(self) -> None:
         for poller in self.pollers.values():
@@ -163,12 +185,19 @@ class Monitor(threading.Thread):
     def _add(self, record: dict) -> None:
         if self._t0 is None:
             self._t0 = record["t"]
-        row: dict[str, float] = {"t": round(record["t"] - self._t0, 3), "wall": time.time()}
+        arrived = time.monotonic()
+        delay = arrived - record["t"]
+        self._offset = delay if self._offset is None else min(self._offset, delay)
+        taken = record["t"] + self._offset             # host monotonic time of the sample
+        row: dict[str, float] = {"t": round(record["t"] - self._t0, 3),
+                                 "wall": time.time() - (arrived - taken)}
         row.update(parsers.parse_guest_record(record["files"]))
+        # QEMU's and the disk's numbers are read now: for a late row, later than its guest
+        # counters (they are cumulative and the guest was not running meanwhile).
         row.update(host_qemu(self.qemu_pid))
         row.update(swap_disk_stats(self.dom))
         for name, poller in self.pollers.items():
-            value = poller.latest(self.extra_max_age)
+            value = poller.at(taken, self.extra_max_age)
             if value is None:
                 self.missed[name] += 1
             else:

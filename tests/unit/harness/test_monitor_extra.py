@@ -124,3 +124,54 @@ def test_host_harness_counts_allocated_bytes_not_apparent_size(tmp_path):
     assert got["harness_fds"] > 0
     assert monitors.is_gauge("harness_fds") and monitors.is_gauge("scratch_bytes")
     assert monitors.is_gauge("backend_fds")
+
+
+class BurstChannel(FakeChannel):
+    """Records taken every ``period`` s on time, but those taken in [hold_from, hold_to)
+    after the start arrive only at hold_to: a guest blocked on its swap device whose
+    mlocked sampler keeps sampling while sshd cannot send."""
+
+    def __init__(self, count, period, hold_from, hold_to):
+        super().__init__(count, period)
+        self.start = time.monotonic()
+        self.hold_from, self.hold_to = hold_from, hold_to
+
+    def recv_ready(self) -> bool:
+        if not super().recv_ready():
+            return False
+        taken = self.sent * self.period
+        now = time.monotonic() - self.start
+        return not (self.hold_from <= taken < self.hold_to) or now >= self.hold_to
+
+    def recv(self, _n: int) -> bytes:
+        self.sent += 1
+        self.next_at += self.period
+        return (f"=== {self.start + self.sent * self.period:.3f}\n--- /proc/vmstat\n"
+                f"pswpout {self.sent}\n=== end\n").encode()
+
+
+def test_rows_that_arrive_late_take_the_backend_as_it_was_when_they_were_taken():
+    # The backend is down from 1.0 s to 2.0 s; the guest's rows of 0.8-2.0 s arrive at
+    # 2.5 s, when the backend answers again. Joined by arrival they would all carry the
+    # restarted backend's numbers; joined by when they were taken, the outage shows.
+    start = time.monotonic()
+
+    def source():
+        up = not (1.0 <= time.monotonic() - start < 2.0)
+        return {"backend_good_puts": 1} if up else {}
+
+    channel = BurstChannel(30, 0.1, 0.8, 2.5)
+    mon = monitors.Monitor(channel, None, None, {"backend": source},
+                           extra_interval=0.05, extra_max_age=0.15)
+    mon.start()
+    mon.join(timeout=30)
+    mon.stop()
+    assert len(mon.rows) == 30
+    taken = {round(r["t"], 1): "backend_good_puts" in r for r in mon.rows}
+    assert all(has for t, has in taken.items() if t <= 0.8)
+    down = [has for t, has in taken.items() if 1.2 <= t <= 1.9]
+    assert down and not any(down)                            # arrived late, still missed
+    assert all(has for t, has in taken.items() if t >= 2.3)
+    assert mon.missed["backend"] == list(taken.values()).count(False)
+    walls = [r["wall"] for r in mon.rows]
+    assert max(b - a for a, b in zip(walls, walls[1:])) < 0.3   # stamped when taken

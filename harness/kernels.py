@@ -29,6 +29,12 @@ DISTRO_KERNELS = {
     "debian-6.1": DistroKernel("linux-image-amd64", "Debian 6.1, FRONTSWAP=y ZSWAP=y"),
     "debian-6.1-cloud": DistroKernel("linux-image-cloud-amd64",
                                      "Debian 6.1 cloud flavour, no FRONTSWAP/ZSWAP"),
+    # Debian 12's security archive carries the 6.12 LTS: frontswap left Linux in 6.6
+    # (zswap is called directly), zbud and z3fold are gone, zsmalloc is zswap's pool.
+    "debian-6.12": DistroKernel("linux-image-6.12-amd64",
+                                "Debian 6.12 LTS (bookworm-security), ZSWAP=y, no frontswap"),
+    "debian-6.12-cloud": DistroKernel("linux-image-6.12-cloud-amd64",
+                                      "Debian 6.12 LTS cloud flavour"),
 }
 
 

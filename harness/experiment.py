@@ -95,10 +95,17 @@ def resolve_group(base: dict, kernel: KernelChoice, workload: WorkloadChoice) ->
         return None
     members = shape["members"] or [{} for _ in range(shape["guests"])]
     return Group([Member(i, m.get("memory_mib"), m.get("weight", 100), m.get("quota_mib"),
-                         (stagger if i and after else 0.0 if after else i * stagger)
-                         + m.get("start_delay_s", 0.0),
+                         _start_delay(i, stagger, after) + m.get("start_delay_s", 0.0),
                          member_params(workload, m), m.get("workload"), after and i > 0)
                   for i, m in enumerate(members)])
+
+
+def _start_delay(index: int, stagger: float, after_previous: bool) -> float:
+    """Seconds guest ``index`` waits: i*stagger after the group's start, or (after_previous)
+    stagger after the previous guest's workload ended (guest 0 never waits)."""
+    if after_previous:
+        return stagger if index else 0.0
+    return index * stagger
 
 
 def member_params(workload: WorkloadChoice, member: dict) -> dict:

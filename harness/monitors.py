@@ -54,15 +54,14 @@ POLL_HISTORY = 1024   # results kept per source: a delayed burst of rows can loo
 
 
 class Poller(threading.Thread):
-    """Calls ``source`` every ``interval`` seconds on its own thread and keeps the latest
-    result with the time its call started. However long a call blocks, only this thread
-    waits; ``latest`` never blocks. ``source`` must bound its own calls (a timeout) and be
+    """Calls ``source`` every ``interval`` seconds on its own thread and keeps its recent
+    results with the time each call started. However long a call blocks, only this thread
+    waits; ``latest`` and ``at`` never block. ``source`` must bound its own calls (a timeout) and be
     safe to call from two threads (Monitor.stop calls it once more)."""
 
     def __init__(self, name: str, source: Callable[[], dict], interval: float):
         super().__init__(name=f"poll-{name}", daemon=True)
         self.source, self.interval = source, interval
-        self._latest: tuple[float, dict] | None = None
         # (monotonic start of the call, result), oldest first; appended by this thread only
         self._history: deque[tuple[float, dict]] = deque(maxlen=POLL_HISTORY)
         self._stopping = threading.Event()
@@ -74,16 +73,12 @@ class Poller(threading.Thread):
                 value = self.source() or {}
             except Exception:  # a source hiccup costs its sample, not the run
                 value = {}
-            self._latest = (started, value)  # one tuple: read whole by latest()
-            self._history.append(self._latest)
+            self._history.append((started, value))  # one tuple: read whole by at()
             self._stopping.wait(max(0.0, started + self.interval - time.monotonic()))
 
     def latest(self, max_age: float) -> dict | None:
         """The latest non-empty result asked for at most ``max_age`` s ago, else None."""
-        got = self._latest
-        if got is None or not got[1] or time.monotonic() - got[0] > max_age:
-            return None
-        return got[1]
+        return self.at(time.monotonic(), max_age)
 
     def at(self, when: float, max_age: float) -> dict | None:
         """The result of the last call started at or before ``when`` (monotonic), if that

@@ -244,12 +244,15 @@ PRIMARY: dict[str, tuple[Primary, ...]] = {
 }
 
 
+def _recorded_rule(rule: Any) -> bool:
+    return isinstance(rule, dict) and rule.get("better") in ("higher", "lower") and \
+        isinstance(rule.get("name"), str)
+
+
 def command_rule(data: dict[str, Any]) -> dict[str, Any] | None:
     """The ``result.metric`` a command workload's rule recorded: name, unit, better."""
     rule = (data.get("result") or {}).get("metric") if isinstance(data, dict) else None
-    ok = isinstance(rule, dict) and rule.get("better") in ("higher", "lower") and \
-        isinstance(rule.get("name"), str)
-    return rule if ok else None
+    return rule if _recorded_rule(rule) else None
 
 
 def command_rules(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -257,9 +260,7 @@ def command_rules(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
     alone for records made before rules could be a list)."""
     result = data.get("result") if isinstance(data, dict) else None
     rules = (result or {}).get("metrics") or [command_rule(data)]
-    return {r["name"]: r for r in rules
-            if isinstance(r, dict) and r.get("better") in ("higher", "lower")
-            and isinstance(r.get("name"), str)}
+    return {r["name"]: r for r in rules if _recorded_rule(r)}
 
 
 def primary_for(workload: str | None,

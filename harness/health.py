@@ -4,7 +4,7 @@ failure reports, each classified fatal / warning / stall, recorded per run.
 The pattern table is data, modelled on LKP's dmesg classification (lkp-tests
 ``etc/oops-pattern`` and ``lib/dmesg.rb``) plus the swap-specific messages of Linux 6.1
 (mm/page_io.c, mm/swapfile.c, mm/zswap.c, drivers/block/zram/zram_drv.c) and of the
-project's tmem frontend (kernel_configs/patches/0002, ``pr_fmt`` "tmem: "). The first
+project's tmem frontend (kernel_configs/patches/6.1/0002, ``pr_fmt`` "tmem: "). The first
 pattern that matches a line names it, so specific patterns come before general ones.
 docs/KERNEL_HEALTH.md lists them with the reasons for each class.
 

@@ -18,7 +18,7 @@ from harness.errors import CommandError, KernelBuildError, KernelSpecError
 from harness.paths import PROJECT_ROOT, cache_dir, hash_inputs
 
 CONFIGS = PROJECT_ROOT / "kernel_configs"
-PATCHES = CONFIGS / "patches"
+PATCHES = CONFIGS / "patches" / "6.1"   # the patch series for linux-source-6.1
 SOURCE_PACKAGE = "linux-source-6.1"
 STARTING_POINT = "kernel/configs/kvm_guest.config"   # over tinyconfig
 

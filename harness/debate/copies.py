@@ -29,7 +29,7 @@ class Hop:
 
 PUT = "put"
 GET = "get"
-KERNEL = "kernel_configs/patches/0002 mm/tmem.c"
+KERNEL = "kernel_configs/patches/6.1/0002 mm/tmem.c"
 RELAY = "guest_images/tools/tmem-relay.c"
 VCON = "drivers/char/virtio_console.c"
 QEMU_VSER = "QEMU hw/char/virtio-serial-bus.c, virtio-console.c, chardev/char-socket.c"

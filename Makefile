@@ -14,7 +14,7 @@ RESULTS   ?= $(lastword $(sort $(wildcard results/*/)))
 APT_PACKAGES := qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-daemon-driver-qemu \
 	libvirt-dev pkg-config mmdebstrap e2fsprogs busybox-static cpio kmod gcc make libc6-dev \
 	openssh-client git python3-venv chromium nodejs rsync \
-	bc bison flex libelf-dev libssl-dev patch xz-utils liblz4-dev
+	bc bison flex libelf-dev libssl-dev patch xz-utils liblz4-dev ccache
 
 .PHONY: setup setup-apt setup-venv setup-tools run-experiment test test-fast test-functional test-e2e \
 	bench-backend compare lint clean debate debate-quick

@@ -61,12 +61,45 @@ def verify(fragments: list[tuple[str, str]], final_config: str) -> list[Miss]:
     return misses
 
 
-def _kconfig_block(symbol: str, srctree: Path) -> list[str] | None:
-    """Lines of the ``config SYMBOL`` block in the first Kconfig file defining it."""
-    start = re.compile(rf"^\s*(menu)?config\s+{symbol}\s*$")
+_DEFINES = re.compile(r"^\s*(?:menu)?config\s+([A-Za-z0-9_]+)\s*$", re.M)
+
+
+def _x86_kconfig_files(srctree: Path):
     for path in srctree.rglob("Kconfig*"):
         if "arch" in path.parts and "x86" not in path.parts:
             continue  # another architecture's definition does not apply to x86 guests
+        yield path
+
+
+def defined_symbols(srctree: Path) -> set[str]:
+    """Every symbol a Kconfig file of ``srctree`` defines (``config``/``menuconfig``
+    lines), other architectures' files left out."""
+    out: set[str] = set()
+    for path in _x86_kconfig_files(srctree):
+        try:
+            out.update(_DEFINES.findall(path.read_text(errors="replace")))
+        except OSError:
+            continue
+    return out
+
+
+def undefined_requests(fragments: list[tuple[str, str]],
+                       defined: set[str]) -> list[tuple[str, str]]:
+    """[(fragment, symbol)] for each symbol a fragment sets (=y, =m or a value) that
+    ``defined`` lacks. "is not set" of an unknown symbol asks for nothing: left out. As in
+    ``verify``, only the last request for a symbol counts."""
+    wanted: dict[str, tuple[str, str]] = {}
+    for name, text in fragments:
+        for symbol, value in parse(text).items():
+            wanted[symbol] = (name, value)
+    return [(name, symbol) for symbol, (name, value) in wanted.items()
+            if value != "n" and symbol not in defined]
+
+
+def _kconfig_block(symbol: str, srctree: Path) -> list[str] | None:
+    """Lines of the ``config SYMBOL`` block in the first Kconfig file defining it."""
+    start = re.compile(rf"^\s*(menu)?config\s+{symbol}\s*$")
+    for path in _x86_kconfig_files(srctree):
         try:
             lines = path.read_text(errors="replace").splitlines()
         except OSError:

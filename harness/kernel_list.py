@@ -25,23 +25,31 @@ def entries() -> list[dict]:
     built = {}
     for meta_path in (cache_root() / "kernels" / "config").glob("*/meta.json"):
         meta = json.loads(meta_path.read_text())
-        built.setdefault(meta["name"], []).append((meta_path.parent.name, meta))
-    for path in sorted(kbuild.CONFIGS.glob("*.config")):
-        if path.stem == "base":
-            continue
-        found = built.get(path.stem, [])
+        label = kbuild.build_label(meta["name"], meta.get("series", kbuild.DEFAULT_SERIES))
+        built.setdefault(label, []).append((meta_path.parent.name, meta))
+    for series in kbuild.SERIES:
         try:
-            key, _ = kbuild.build_key(path.stem, kbuild.source_version())
+            version = kbuild.source_version(series)
         except Exception:  # no apt lists yet: still list what exists
-            key = None
-        current = [e for e in found if key and e[0].endswith(key)]
-        state = "built" if current else ("stale build" if found else "buildable")
-        detail = (f"key {key}" if key else "") + (
-            f", config sha256 {current[0][1]['config_hash'][:12]}" if current else "")
-        out.append({"spec": f"config:{path.stem}", "state": state,
-                    "release": current[0][1]["release"] if current else None,
-                    "detail": detail})
+            version = None
+        for path in sorted(kbuild.CONFIGS.glob("*.config")):
+            if path.stem != "base":
+                out.append(_config_entry(path.stem, series, version, built))
     return out
+
+
+def _config_entry(name: str, series: str, version: str | None, built: dict) -> dict:
+    label = kbuild.build_label(name, series)
+    found = built.get(label, [])
+    key = kbuild.build_key(name, version, series)[0] if version else None
+    current = [e for e in found if key and e[0].endswith(key)]
+    state = "built" if current else ("stale build" if found else "buildable")
+    if (other := kbuild.foreign_series(name, series)) and not current:
+        state = f"needs the {other} patches"
+    detail = (f"key {key}" if key else "") + (
+        f", config sha256 {current[0][1]['config_hash'][:12]}" if current else "")
+    return {"spec": f"config:{label}", "state": state,
+            "release": current[0][1]["release"] if current else None, "detail": detail}
 
 
 def table(rows: list[dict] | None = None) -> Table:

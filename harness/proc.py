@@ -45,14 +45,14 @@ def output(argv: list[str | Path], **kwargs) -> str:
 
 
 def stream(argv: list[str | Path], on_line, *, cwd: Path | None = None,
-           log_file: Path) -> None:
+           env: dict | None = None, log_file: Path) -> None:
     """Run ``argv`` appending its output to ``log_file`` and passing each line to
     ``on_line`` (for progress); raise CommandError with the log tail on failure."""
     args = [str(a) for a in argv]
     log.debug("run: %s", shlex.join(args))
     with open(log_file, "ab") as out:
         out.write(f"$ {shlex.join(args)}\n".encode())
-        with subprocess.Popen(args, cwd=cwd, stdout=subprocess.PIPE,
+        with subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT) as child:
             for raw in child.stdout:
                 out.write(raw)

@@ -43,7 +43,7 @@ def _fragment(name: str) -> str | None:
     from harness import kbuild
     from harness.errors import KernelBuildError
     try:
-        kbuild.fragment_path(name)
+        kbuild.fragment_path(kbuild.split_spec(name)[0])
     except KernelBuildError as err:
         return str(err)
     return None
@@ -88,7 +88,7 @@ def _config_name(value: Any) -> str:
 
 
 # The tmem frontend's module parameters and the values mm/tmem.c accepts (its param_set
-# callbacks, kernel_configs/patches/0002): the kernel would ignore a bad one with a console
+# callbacks, kernel_configs/patches/6.1/0002): the kernel would ignore a bad one with a console
 # line and boot with the default, which the settings read-back then catches a boot later.
 TMEM_PARAMS: dict[str, tuple | None] = {
     "mode": ("sync", "async"), "window": (1, 2048), "batch": (1, 1024), "prefetch": (0, 64),

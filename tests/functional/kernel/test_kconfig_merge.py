@@ -1,10 +1,11 @@
-"""Merge and verify against the real kconfig tooling of Debian's linux-source-6.1, with
-the project's patch series applied (fetched and cached on first use)."""
+"""Merge and verify against the real kconfig tooling of Debian's linux-source-6.1 (with
+the project's patch series applied) and linux-source-6.12, fetched and cached on first
+use."""
 
 import pytest
 
 from harness import kbuild, kconfig
-from harness.errors import KernelBuildError
+from harness.errors import KernelBuildError, KernelSpecError
 
 pytestmark = pytest.mark.functional
 
@@ -40,3 +41,30 @@ def test_impossible_symbol_fails_naming_symbol_fragment_and_dependency(src, tmp_
 def test_unknown_config_name_is_a_clear_error():
     with pytest.raises(KernelBuildError, match="no kernel config 'nope'"):
         kbuild.fragments_for("nope")
+
+
+@pytest.fixture(scope="module")
+def src_612():
+    return kbuild.source_tree(kbuild.source_version("6.12"), "6.12")
+
+
+@pytest.mark.parametrize("name", ["baseline", "zswap-zstd-zsmalloc", "zswap-lz4-z3fold",
+                                  "zram-lz4"])
+def test_shipped_configs_apply_to_6_12_and_verify(src_612, tmp_path, name):
+    fragments = kbuild.fragments_for(name, "6.12")
+    kbuild.check_applies(fragments, src_612, "6.12", f"{name}@6.12")
+    config = kconfig.parse(kbuild.configure(src_612, tmp_path / "b", fragments,
+                                            tmp_path / "log"))
+    assert "FRONTSWAP" not in config  # removed in 6.6: not even "is not set"
+    if name == "zram-lz4":  # 6.12's compressor backends (kernel_configs/6.12/zram-lz4)
+        assert config["ZRAM_BACKEND_LZ4"] == "y" and config["ZRAM_DEF_COMP_LZ4"] == "y"
+
+
+def test_tmem_does_not_apply_to_6_12_and_says_why_before_configuring(src_612):
+    with pytest.raises(KernelSpecError) as info:
+        kbuild.check_applies(kbuild.fragments_for("tmem", "6.12"), src_612, "6.12",
+                             "tmem@6.12")
+    assert str(info.value) == (
+        "config:tmem@6.12: tmem.config does not apply to linux-source-6.12: "
+        "CONFIG_FRONTSWAP (no such symbol in this tree's Kconfig), CONFIG_TMEMLAB_FRONTSWAP "
+        "(defined by kernel_configs/patches/6.1/, which is for 6.1 only)")

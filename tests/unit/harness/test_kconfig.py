@@ -42,3 +42,24 @@ def test_explain_reads_dependencies_and_hidden_symbols(tmp_path: Path):
     miss = kconfig.Miss("ZSWAP", "zswap.config", "y", "it unset")
     assert miss.describe(tmp_path) == ("CONFIG_ZSWAP=y requested by zswap.config but the final "
                                        ".config has it unset (depends on SWAP && CRYPTO=y)")
+
+
+def _tree(root: Path) -> Path:
+    (root / "mm").mkdir(parents=True)
+    (root / "mm" / "Kconfig").write_text(
+        "config ZSWAP\n\tbool \"zswap\"\nmenuconfig ZRAM\n\ttristate \"zram\"\n"
+        "config Z3FOLD_DEPRECATED\n\ttristate \"z3fold\"\n")
+    (root / "arch" / "arm64").mkdir(parents=True)
+    (root / "arch" / "arm64" / "Kconfig").write_text("config ARM64_ONLY\n\tbool\n")
+    return root
+
+
+def test_defined_symbols_reads_config_and_menuconfig_for_x86_only(tmp_path: Path):
+    assert kconfig.defined_symbols(_tree(tmp_path)) == {"ZSWAP", "ZRAM", "Z3FOLD_DEPRECATED"}
+
+
+def test_undefined_requests_name_set_symbols_the_tree_lacks_not_unset_ones():
+    frags = [("base.config", "CONFIG_ZSWAP=y\nCONFIG_FRONTSWAP=y\n"),
+             ("tmem.config", "CONFIG_TMEM=y\n# CONFIG_ZBUD is not set\n"),
+             ("later.config", "# CONFIG_FRONTSWAP is not set\n")]
+    assert kconfig.undefined_requests(frags, {"ZSWAP"}) == [("tmem.config", "TMEM")]

@@ -30,7 +30,11 @@ from harness import parsers
 GUEST_FILES = ("/proc/vmstat", "/proc/meminfo", "/proc/pressure/memory", "/proc/stat",
                "/sys/kernel/debug/zswap", "/sys/kernel/debug/frontswap",
                "/sys/kernel/debug/tmem", "/sys/block/vdb/stat", "/sys/block/zram0/stat",
-               parsers.RELAY_STATS)
+               "/sys/block/zram0/mm_stat", "/sys/block/zram0/io_stat",
+               parsers.RELAY_STATS,
+               # a shell glob, expanded by the guest's shell: one stats directory per THP
+               # size on 6.10+ kernels; on others it stays a path that cannot be read
+               f"{parsers.MTHP_DIR}/hugepages-*/stats")
 SAMPLER = "/usr/local/bin/tmemlab-sample"
 
 
@@ -43,6 +47,7 @@ def is_gauge(name: str) -> bool:
     return (name.endswith("_kb") or name.startswith("nr_") or "_avg" in name
             or name in parsers.ZSWAP_GAUGES or name.endswith("_rss_bytes")
             or name.startswith("HugePages_") or name.startswith("backend_stored")
+            or name in parsers.ZRAM_GAUGES or (name.startswith("mthp_") and "_nr_" in name)
             or name == "backend_compression_ratio" or name.endswith(("_p50_us", "_p99_us"))
             or name.endswith("_fds") or name == "scratch_bytes"
             or name in ("t", "wall"))

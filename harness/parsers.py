@@ -17,6 +17,20 @@ ZSWAP_GAUGES = {"stored_pages", "pool_total_size", "same_filled_pages",
                 "tmem_inflight", "tmem_inflight_max", "tmem_buffer_bytes", "relay_batch_max"}
 RELAY_STATS = "/run/tmem-relay.stats"
 
+# /sys/block/zram<id>/mm_stat and io_stat columns, in order
+# (Documentation/admin-guide/blockdev/zram.rst; drivers/block/zram/zram_drv.c
+# mm_stat_show, io_stat_show: the same nine and four columns on 6.1 and 6.12, where
+# io_stat's invalid_io is no longer counted and always prints 0).
+ZRAM_MM_STAT = ("orig_data_size", "compr_data_size", "mem_used_total", "mem_limit",
+                "mem_used_max", "same_pages", "pages_compacted", "huge_pages",
+                "huge_pages_since")
+ZRAM_IO_STAT = ("failed_reads", "failed_writes", "invalid_io", "notify_free")
+ZRAM_GAUGES = {f"zram_{n}" for n in ZRAM_MM_STAT if n not in ("pages_compacted",
+                                                              "huge_pages_since")}
+# Per-size THP counters (6.10+): hugepages-<size>/stats/<name>, one directory per size
+# (mm/huge_memory.c DEFINE_MTHP_STAT_ATTR); nr_anon* are counts of folios now.
+MTHP_DIR = "/sys/kernel/mm/transparent_hugepage"
+
 
 def parse_keyvalue(text: str) -> dict[str, int]:
     """/proc/vmstat style: "name value" per line."""
@@ -126,6 +140,28 @@ def debugfs_counters(files: dict[str, str], directory: str, key_prefix: str = ""
     return out
 
 
+def parse_columns(text: str, names: tuple[str, ...], prefix: str) -> dict[str, int]:
+    """One line of whitespace-separated numbers (zram's mm_stat, io_stat) → {prefix +
+    name: value}; a kernel that prints fewer columns leaves the rest absent."""
+    values = text.split()
+    return {prefix + name: int(value) for name, value in zip(names, values)
+            if value.isdigit()}
+
+
+def mthp_counters(files: dict[str, str]) -> dict[str, int]:
+    """{mthp_<size>_<name>: value} for every hugepages-<size>/stats/<name> file, e.g.
+    mthp_64kB_swpout, mthp_2048kB_swpout_fallback; none on kernels without them."""
+    out = {}
+    prefix = MTHP_DIR + "/hugepages-"
+    for path, text in files.items():
+        if path.startswith(prefix):
+            size, _, rest = path[len(prefix):].partition("/stats/")
+            value = text.strip()
+            if rest and "/" not in rest and value.isdigit():
+                out[f"mthp_{size}_{rest}"] = int(value)
+    return out
+
+
 def parse_hist(text: str, prefix: str) -> dict[str, int]:
     """A "<upper bound> <count>" per line histogram (tmem's rtt_hist_us) → cumulative-free
     bucket counters {prefix_le_<upper>: count}, summed over runs like any counter."""
@@ -168,6 +204,11 @@ def parse_guest_record(files: dict[str, str]) -> dict[str, float]:
     for dev in ("vdb", "zram0"):  # the swap disk, and zram's swap writes and reads
         if f"/sys/block/{dev}/stat" in files:
             row.update(parse_block_stat(files[f"/sys/block/{dev}/stat"], f"guest_{dev}"))
+    if "/sys/block/zram0/mm_stat" in files:
+        row.update(parse_columns(files["/sys/block/zram0/mm_stat"], ZRAM_MM_STAT, "zram_"))
+    if "/sys/block/zram0/io_stat" in files:
+        row.update(parse_columns(files["/sys/block/zram0/io_stat"], ZRAM_IO_STAT, "zram_"))
+    row.update(mthp_counters(files))
     return row
 
 

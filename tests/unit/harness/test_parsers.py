@@ -130,3 +130,41 @@ def test_relay_stats_file_becomes_relay_counters_and_a_batch_histogram():
     assert out["relay_port_rtt_avg_us"] == 125.0 and out["relay_port_rtt_p99_us"] == 256
     from harness.monitors import is_gauge
     assert is_gauge("relay_batch_max") and not is_gauge("relay_frames_out")
+
+
+def test_zram_mm_stat_and_io_stat_become_named_columns_summarised_by_kind():
+    # drivers/block/zram/zram_drv.c formats: "%8llu" × 9 (mm_stat) and, on 6.12,
+    # "%8llu %8llu 0 %8llu" (io_stat)
+    files = {"/sys/block/zram0/mm_stat": "104857600 31457280 33554432        0 35651584"
+                                         "     1200        7       12       15\n",
+             "/sys/block/zram0/io_stat": "       0        0 0       42\n"}
+    row = parsers.parse_guest_record(files)
+    assert row["zram_orig_data_size"] == 104857600 and row["zram_compr_data_size"] == 31457280
+    assert row["zram_huge_pages_since"] == 15 and row["zram_notify_free"] == 42
+    assert monitors.is_gauge("zram_mem_used_total") and monitors.is_gauge("zram_same_pages")
+    assert not monitors.is_gauge("zram_pages_compacted")
+    assert not monitors.is_gauge("zram_notify_free")
+    # an older kernel's shorter line leaves the missing columns absent, not 0
+    short = parsers.parse_columns("1 2 3\n", parsers.ZRAM_MM_STAT, "zram_")
+    assert short == {"zram_orig_data_size": 1, "zram_compr_data_size": 2,
+                     "zram_mem_used_total": 3}
+
+
+def test_per_size_thp_stats_become_mthp_counters_and_absent_sizes_stay_absent():
+    base = "/sys/kernel/mm/transparent_hugepage"
+    files = {f"{base}/hugepages-64kB/stats/swpout": "12\n",
+             f"{base}/hugepages-2048kB/stats/swpout_fallback": "3\n",
+             f"{base}/hugepages-2048kB/stats/nr_anon": "5\n",
+             f"{base}/enabled": "always [madvise] never\n"}
+    row = parsers.parse_guest_record(files)
+    assert {k: v for k, v in row.items() if k.startswith("mthp_")} == {
+        "mthp_64kB_swpout": 12, "mthp_2048kB_swpout_fallback": 3, "mthp_2048kB_nr_anon": 5}
+    assert monitors.is_gauge("mthp_2048kB_nr_anon")
+    assert not monitors.is_gauge("mthp_64kB_swpout")
+    assert not any(k.startswith("mthp_") for k in parsers.parse_guest_record({}))
+
+
+def test_the_sampler_command_lets_the_guest_shell_expand_the_thp_size_glob():
+    command = monitors.sampler_command()
+    assert "/sys/kernel/mm/transparent_hugepage/hugepages-*/stats" in command
+    assert "'" not in command  # unquoted: the guest's sh expands it

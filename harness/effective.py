@@ -297,9 +297,11 @@ def requested(cmdline: str, option: Callable[[str], str | None], swap_mib: int,
                                  "cmdline", _swap_device("/dev/zram0", size // 1024)))
         out.append(Requested("zram0 swap priority", "above every other swap area",
                              "cmdline", _zram_first))
-        algo = _config_str(option, "ZRAM_DEF_COMP")
+        algo, source = given.get("tmemlab.zram_comp"), "cmdline"
+        if not algo:
+            algo, source = _config_str(option, "ZRAM_DEF_COMP"), "kernel config"
         if algo:
-            out.append(Requested("zram0 comp_algorithm", algo, "kernel config",
+            out.append(Requested("zram0 comp_algorithm", algo, source,
                                  _zram_value("comp_algorithm", algo)))
     out.append(Requested("swap areas", ", ".join(sorted(swaps)) or "none", "experiment",
                          _only_swaps(swaps)))

@@ -93,6 +93,18 @@ def test_zram_size_and_algorithm_from_config():
     assert bad["zram0 comp_algorithm"].effective == "lzo-rle"
 
 
+def test_zram_comp_on_the_cmdline_overrides_the_config_default_and_is_checked():
+    data = facts("debian-zram-below-disk.txt", swaps=[
+        {"device": "/dev/zram0", "type": "partition", "size_kb": 65532, "used_kb": 0,
+         "priority": -2}])
+    config = {"ZRAM": "y", "ZRAM_DEF_COMP": '"lzo-rle"'}
+    bad = wrong(check("tmemlab.zram=128M tmemlab.zram_comp=lz4", data, config, swap_mib=0))
+    got = bad["zram0 comp_algorithm"]
+    assert (got.requested, got.source, got.effective) == ("lz4", "cmdline", "lzo-rle")
+    ok = check("tmemlab.zram=128M tmemlab.zram_comp=lzo-rle", data, config, swap_mib=0)
+    assert "zram0 comp_algorithm" not in wrong(ok)
+
+
 def test_config_defaults_are_requests_too():
     # A config: kernel named zswap-lz4 asks for lz4 through its config, not its cmdline.
     config = {"ZSWAP": "y", "ZSWAP_DEFAULT_ON": "y", "ZSWAP_COMPRESSOR_DEFAULT": '"lz4"',

@@ -35,6 +35,7 @@ class DomainSpec:
     swap_iotune: dict = field(default_factory=dict)
     swap_cache: str = "none"        # O_DIRECT: the host page cache must not absorb swap I/O
     pools_socket: Path | None = None  # the backend socket behind POOLS_CHANNEL, if any
+    data_disk: Path | None = None   # raw, read-only, shared by guests (kernel-build tree)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
@@ -45,13 +46,15 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
 
 
 def _disk(devices: ET.Element, path: Path, dev: str, fmt: str, cache: str,
-          serial: str, iotune: dict) -> None:
+          serial: str, iotune: dict, readonly: bool = False) -> None:
     disk = _sub(devices, "disk", type="file", device="disk")
     _sub(disk, "driver", name="qemu", type=fmt, cache=cache,
          **({"io": "native"} if cache == "none" else {}))
     _sub(disk, "source", file=str(path))
     _sub(disk, "target", dev=dev, bus="virtio")
     _sub(disk, "serial", serial)
+    if readonly:  # several guests may open it at once: QEMU takes a shared lock
+        _sub(disk, "readonly")
     if iotune:
         tune = _sub(disk, "iotune")
         for key in IOTUNE_KEYS:
@@ -79,6 +82,8 @@ def domain_xml(spec: DomainSpec) -> str:
     if spec.swap_disk is not None:
         _disk(devices, spec.swap_disk, SWAP_DEV, "raw", spec.swap_cache, "tmemlab-swap",
               spec.swap_iotune)
+    if spec.data_disk is not None:  # the guest finds it by its ext4 label, not its name
+        _disk(devices, spec.data_disk, "vdc", "raw", "none", "tmemlab-data", {}, readonly=True)
     serial = _sub(devices, "serial", type="file")
     _sub(serial, "source", path=str(spec.console_log))
     _sub(serial, "target", port="0")

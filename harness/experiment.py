@@ -335,7 +335,19 @@ def _from_data(c: _Checker, path: Path, data) -> Experiment:
                      packages=tuple(model.packages))
     _check_groups(c, model, exp)
     _check_packages(c, model.packages)
+    _check_tree_disks(c, exp)
     return exp
+
+
+def _check_tree_disks(c: _Checker, exp: Experiment) -> None:
+    """A kernel-build guest gets its tree as a third virtio disk; with no swap disk it
+    would be the guest's /dev/vdb, the name the guest and its samplers give the swap disk."""
+    for i, kernel in enumerate(exp.kernels):
+        swap = exp.swap["size_mib"] if kernel.swap_mib is None else kernel.swap_mib
+        if swap == 0 and any(hasattr(WORKLOADS[w.name], "tree") for w in exp.workloads
+                             if kernel.workloads is None or w.label in kernel.workloads):
+            c.fail(("kernels", i, "swap_mib"), "kernel-build needs a swap disk beside its "
+                   "tree disk (with none, the tree would be the guest's /dev/vdb)")
 
 
 def _check_packages(c: _Checker, names: list[str]) -> None:

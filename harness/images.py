@@ -125,6 +125,8 @@ def _configure(entry: Path, tree: Path) -> None:
         shutil.copy2(RECIPE / "inittab", tree / "etc" / "inittab")
         (tree / "etc" / "tmemlab").mkdir(exist_ok=True)
         shutil.copy2(RECIPE / "rc", tree / "etc" / "tmemlab" / "rc")
+        # the kernel-build workload's guest half (harness/workloads.py KernelBuild)
+        shutil.copy2(RECIPE / "tmemlab-kbuild", tree / "usr" / "local" / "bin" / "tmemlab-kbuild")
         (tree / "lib" / "modules").mkdir(parents=True, exist_ok=True)
         (tree / "etc" / "ssh" / "sshd_config.d" / "tmemlab.conf").write_text(
             "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"

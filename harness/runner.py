@@ -23,6 +23,7 @@ from harness import (
     effective,
     health,
     images,
+    kbuild_tree,
     kernels,
     monitors,
     proc,
@@ -60,6 +61,8 @@ class Prepared:
     accel: str
     backend: HostBackend | None = None
     host: dict = field(default_factory=dict)  # provenance every run record carries
+    # kernel-build trees (workloads.KernelBuild.tree → kbuild_tree.prepare's entry, meta)
+    trees: dict[tuple, tuple[Path, dict]] = field(default_factory=dict)
 
 
 def tmem_capable(kernel: kernels.Kernel) -> bool:
@@ -85,9 +88,39 @@ def pools_channel(workload: str) -> bool:
 POOLS_QUOTA_MIB = 256
 
 
+def guest_workloads(exp: Experiment) -> list[tuple[str, dict]]:
+    """(workload name, params) of every guest of every run: group members may run their
+    own workload, with their own params."""
+    out = []
+    for run in exp.runs():
+        members = run.group.members if run.group else []
+        out += [((m.workload or run.workload.name), m.params) for m in members] or \
+            [(run.workload.name, run.workload.params)]
+    return out
+
+
+def image_packages(exp: Experiment) -> tuple[str, ...]:
+    """The experiment's ``packages:`` and those its workloads need (KernelBuild: gcc...)."""
+    needed = {p for name, _ in guest_workloads(exp)
+              for p in getattr(WORKLOADS[name], "packages", ())}
+    return tuple(sorted(set(exp.packages) | needed))
+
+
+def prepare_trees(exp: Experiment) -> dict[tuple, tuple[Path, dict]]:
+    """Each kernel-build tree the runs need, made on the host once (cached)."""
+    trees = {}
+    for name, params in guest_workloads(exp):
+        wanted = getattr(WORKLOADS[name], "tree", None)
+        if wanted is not None and wanted(params) not in trees:
+            series, config, targets = wanted(params)
+            ui.info(f"kernel-build tree {config}@{series}: {' '.join(targets)}")
+            trees[wanted(params)] = kbuild_tree.prepare(series, config, targets)
+    return trees
+
+
 def prepare(exp: Experiment, hv: Hypervisor, accel_override: str | None) -> Prepared:
     with ui.step("guest image (cached by recipe hash)"):
-        image, _built = images.build_image(exp.packages)
+        image, _built = images.build_image(image_packages(exp))
     resolved, initrds = {}, {}
     for choice in exp.kernels:
         if choice.key in resolved:
@@ -99,7 +132,8 @@ def prepare(exp: Experiment, hv: Hypervisor, accel_override: str | None) -> Prep
     first = exp.kernels[0].key
     chosen = accel.choose(accel_override or exp.guest["accel"], hv, resolved[first].vmlinuz,
                           initrds[first])
-    return Prepared(image, resolved, initrds, chosen, host=host_provenance(hv, chosen))
+    return Prepared(image, resolved, initrds, chosen, host=host_provenance(hv, chosen),
+                    trees=prepare_trees(exp))
 
 
 def versions(exp: Experiment, hv: Hypervisor, prep: Prepared) -> dict:
@@ -172,7 +206,13 @@ class RunContext:
             cmdline=self.domain_cmdline(),
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
-            swap_iotune=self.iotune(), swap_cache=self.exp.swap["cache"], pools_socket=pools)
+            swap_iotune=self.iotune(), swap_cache=self.exp.swap["cache"], pools_socket=pools,
+            data_disk=self.tree()[0] / "tree.img" if self.tree() else None)
+
+    def tree(self) -> tuple[Path, dict] | None:
+        """The kernel-build tree (cache entry, meta) this guest's workload builds in."""
+        wanted = getattr(WORKLOADS[self.workload_name()], "tree", None)
+        return self.prep.trees[wanted(self.params())] if wanted else None
 
     def domain_cmdline(self) -> str:
         """The whole kernel command line the guest boots with."""
@@ -312,7 +352,8 @@ def new_record(ctx: RunContext) -> dict:
                    "label": run.kernel.label, "allow_unused": run.kernel.allow_unused},
         "workload": {"name": ctx.workload_name(), "label": run.workload.label,
                      "params": params, "command": workload.command(params),
-                     "notes": getattr(workload, "notes", lambda _p: [])(params)},
+                     "notes": getattr(workload, "notes", lambda _p: [])(params),
+                     **({"tree": ctx.tree()[1]} if ctx.tree() else {})},
         "guest": {"memory_mib": ctx.memory_mib(), "vcpus": ctx.vcpus(),
                   "swap_mib": ctx.swap_mib(), "swap_iotune": ctx.iotune(),
                   "accel": ctx.prep.accel},

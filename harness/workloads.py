@@ -448,4 +448,74 @@ class Command:
         return result, None
 
 
-WORKLOADS = {w.name: w for w in (Pressure(), StressNg(), TmemPools(), Command())}
+TARGET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+KBUILD_SERIES = ("6.1", "6.12")          # harness/kbuild.py SERIES
+KBUILD_CONFIGS = ("tinyconfig", "allnoconfig", "defconfig")   # kbuild_tree.CONFIGS
+# Two directories of a tinyconfig 6.1 tree: 19 objects, 15 s of one host core, and cc1
+# processes of 80-110 MiB (kernel/sched/core.c, fair.c): -j4 needs more than a small
+# guest has.
+KBUILD_DEFAULT_TARGETS = ("kernel/sched/", "kernel/time/")
+
+
+def _targets(value) -> bool:
+    if not isinstance(value, list) or not value:
+        raise ValueError("targets: expected a non-empty list of make targets, e.g. "
+                         "[kernel/sched/, lib/sort.o]")
+    for item in value:
+        if not isinstance(item, str) or not TARGET.match(item) or ".." in item:
+            raise ValueError(f"targets: {item!r}: expected a path in the tree (a directory "
+                             "like kernel/sched/ or an object like lib/sort.o)")
+    return True
+
+
+KBUILD_PARAMS = {
+    "jobs": Param(_is_int(1, 64), "1..64 (make -jN)"),
+    "targets": Param(_targets, "a list of make targets"),
+    "config": Param(lambda v: v in KBUILD_CONFIGS, " | ".join(KBUILD_CONFIGS)),
+    "series": Param(lambda v: v in KBUILD_SERIES, " | ".join(KBUILD_SERIES)),
+}
+
+
+class KernelBuild:
+    """Part of a Linux tree built in the guest (``make -jN TARGETS`` over Debian's
+    linux-source, configured and prepared on the host: harness/kbuild_tree.py), the zswap
+    paper's workload. Result: ``elapsed_s`` (make's wall time in the guest, lower is
+    better) and every object checked against the host's build of the same targets at the
+    same paths with the same compiler: one differing byte fails the run as corruption."""
+    name = "kernel-build"
+    binary = "/usr/local/bin/tmemlab-kbuild"
+    packages = ("gcc", "make", "bc")   # bc: kernel/time/timeconst.h
+
+    def validate(self, params: dict) -> None:
+        _check(params, KBUILD_PARAMS)
+
+    def tree(self, params: dict) -> tuple[str, str, tuple[str, ...]]:
+        """(series, config, targets): what the host prepares (kbuild_tree.prepare)."""
+        return (params.get("series", "6.1"), params.get("config", "tinyconfig"),
+                tuple(params.get("targets", KBUILD_DEFAULT_TARGETS)))
+
+    def command(self, params: dict) -> str:
+        # guest_images/recipe/tmemlab-kbuild: mount, unpack, make, check, one JSON line
+        return shlex.join([self.binary, str(params.get("jobs", 1)), *self.tree(params)[2]])
+
+    def parse(self, status: int, stdout: str, stderr: str,
+              params: dict | None = None) -> tuple[dict, str | None]:
+        result, failure = json_result(self.name, status, stdout, stderr)
+        if failure:
+            return result, failure
+        if "setup_error" in result:
+            return result, f"kernel-build: {result['setup_error']}"
+        if result.get("make_exit"):
+            tail = " | ".join(stderr.strip().splitlines()[-3:])
+            return result, f"make exited {result['make_exit']}: {tail}"
+        if result.get("objects_mismatched"):
+            return result, (f"{result['objects_mismatched']} of {result['objects_checked']} "
+                            "objects differ from the host's build of the same sources "
+                            f"(corrupted): {result['first_mismatch']}")
+        if not result.get("objects_checked"):
+            return result, "kernel-build checked no object"
+        return result, None
+
+
+WORKLOADS = {w.name: w for w in (Pressure(), StressNg(), TmemPools(), Command(),
+                                 KernelBuild())}

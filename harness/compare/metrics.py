@@ -241,6 +241,7 @@ PRIMARY: dict[str, tuple[Primary, ...]] = {
         Primary("bogo_ops_per_sec", "throughput: bogo ops/s"),
         Primary("elapsed_s", "elapsed"),
     ),
+    "kernel-build": (Primary("elapsed_s", "build: make's wall time in the guest"),),
 }
 
 

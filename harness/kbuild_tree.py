@@ -35,6 +35,7 @@ REFERENCE = "reference.sha256"                # sha256sum -c format, paths under
 COMPILER = "compiler.txt"                     # the host's `gcc --version` first line
 LABEL = "tmemlab-kbuild"                      # the disk's ext4 label: mount LABEL=...
 META = "tree.json"
+IMAGE = "tree.img"                            # the disk, in the cache entry
 HOST_LOCK = "/var/tmp/tmemlab-kbuild.lock"
 CONFIGS = ("tinyconfig", "allnoconfig", "defconfig")   # the config targets it accepts
 
@@ -66,7 +67,7 @@ def prepare(series: str, config: str, targets: tuple[str, ...]) -> tuple[Path, d
                 meta.update(source=f"{kbuild.source_package(series)} {version}",
                             patches=[p.name for p in kbuild.patch_series(series)],
                             series=series, config=config, targets=list(targets))
-                _make_disk(out / "tree.img", log)
+                _make_disk(out / IMAGE, log)
                 (out / META).write_text(json.dumps(meta, indent=2) + "\n")
             finally:
                 remove_tree(Path(TREE_ROOT))

@@ -207,7 +207,7 @@ class RunContext:
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
             swap_iotune=self.iotune(), swap_cache=self.exp.swap["cache"], pools_socket=pools,
-            data_disk=self.tree()[0] / "tree.img" if self.tree() else None)
+            data_disk=self.tree()[0] / kbuild_tree.IMAGE if self.tree() else None)
 
     def tree(self) -> tuple[Path, dict] | None:
         """The kernel-build tree (cache entry, meta) this guest's workload builds in."""

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import yaml
 
+from harness import kbuild, kbuild_tree
+
 SIZE = re.compile(r"^\d+[KMG]?$")
 PATTERNS = ("seq", "random", "zipf")
 MIX_KINDS = ("zero", "dup", "text", "random")
@@ -449,8 +451,6 @@ class Command:
 
 
 TARGET = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
-KBUILD_SERIES = ("6.1", "6.12")          # harness/kbuild.py SERIES
-KBUILD_CONFIGS = ("tinyconfig", "allnoconfig", "defconfig")   # kbuild_tree.CONFIGS
 # Two directories of a tinyconfig 6.1 tree: 19 objects, 15 s of one host core, and cc1
 # processes of 80-110 MiB (kernel/sched/core.c, fair.c): -j4 needs more than a small
 # guest has.
@@ -471,8 +471,8 @@ def _targets(value) -> bool:
 KBUILD_PARAMS = {
     "jobs": Param(_is_int(1, 64), "1..64 (make -jN)"),
     "targets": Param(_targets, "a list of make targets"),
-    "config": Param(lambda v: v in KBUILD_CONFIGS, " | ".join(KBUILD_CONFIGS)),
-    "series": Param(lambda v: v in KBUILD_SERIES, " | ".join(KBUILD_SERIES)),
+    "config": Param(lambda v: v in kbuild_tree.CONFIGS, " | ".join(kbuild_tree.CONFIGS)),
+    "series": Param(lambda v: v in kbuild.SERIES, " | ".join(kbuild.SERIES)),
 }
 
 

@@ -193,6 +193,38 @@ def _cmd_overcommit(args) -> int:
     return 0 if _overcommit(path, Path(args.out) if args.out else path) else 1
 
 
+def _cmd_soak_report(args) -> int:
+    """Print the soak's figures (harness/soak_report.py), write soak.json and soak.png;
+    0 when the soak holds (passed, 0 corrupted, nothing grew), 1 otherwise."""
+    from rich.table import Table
+
+    from harness import soak_report
+
+    path = Path(args.results_dir)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such results folder")
+    try:
+        report, png = soak_report.write(path)
+    except (ValueError, OSError, KeyError) as err:
+        raise UsageError(f"{path}: not a soak results folder ({err})") from err
+    ui.console.print(f"{report['run_id']}: {report['status']}"
+                     + (f" ({report['failure']})" if report["failure"] else "")
+                     + f", {report['hours']} h, {report['verified_pages']} page touches "
+                       f"verified, {report['corrupted_pages']} corrupted", highlight=False)
+    ui.console.print("faults: " + ", ".join(f"{n} × {e}" for e, n in report["faults"].items())
+                     + f"; backend rows missed {report['backend_samples_missed']} of "
+                       f"{report['samples']}", highlight=False)
+    table = Table(title="first quarter vs last quarter of the run (maxima)")
+    for column in ("series", "first quarter", "last quarter", "whole run", "rule", "bounded"):
+        table.add_column(column)
+    for g in report["growth"]:
+        table.add_row(g["name"], f"{g['first_max']:,.0f}", f"{g['last_max']:,.0f}",
+                      f"{g['overall_max']:,.0f}", g["rule"], "yes" if g["bounded"] else "NO")
+    ui.console.print(table)
+    ui.console.print(f"soak.json, {png or 'no plot (no series)'}")
+    return 0 if soak_report.passed(report) else 1
+
+
 def _cmd_image(args) -> int:
     from harness import images
 
@@ -403,6 +435,12 @@ def build_parser() -> argparse.ArgumentParser:
     over.add_argument("results_dir")
     over.add_argument("--out", help="where the report goes (default: the results folder)")
     over.set_defaults(func=_cmd_overcommit)
+
+    soak = sub.add_parser("soak-report", help="a soak's figures (corrupted pages, faults, "
+                                              "growth of RSS, descriptors, scratch) and "
+                                              "soak.png")
+    soak.add_argument("results_dir")
+    soak.set_defaults(func=_cmd_soak_report)
 
     cleanup = sub.add_parser("cleanup", help="destroy domains, backends, scratch folders and "
                                              "half-built images left by dead runs")

@@ -219,7 +219,8 @@ def _cmd_soak_report(args) -> int:
         table.add_column(column)
     for g in report["growth"]:
         table.add_row(g["name"], f"{g['first_max']:,.0f}", f"{g['last_max']:,.0f}",
-                      f"{g['overall_max']:,.0f}", g["rule"], "yes" if g["bounded"] else "NO")
+                      f"{g['overall_max']:,.0f}", g["rule"] if g["judged"] else "shown only",
+                      "yes" if g["bounded"] else "NO")
     ui.console.print(table)
     ui.console.print(f"soak.json, {png or 'no plot (no series)'}")
     return 0 if soak_report.passed(report) else 1

@@ -17,7 +17,8 @@ from harness.leftovers import remove_tree
 
 
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``PATH.lock`` (created if missing) for the block."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -28,7 +29,7 @@ def ensure_entry(path: Path, build: Callable[[Path], None]) -> tuple[Path, bool]
     """Return (path, built_now); call ``build(tmpdir)`` only when the entry is missing."""
     if path.is_dir():
         return path, False
-    with _locked(path):
+    with locked(path):
         if path.is_dir():  # another builder finished while we waited
             return path, False
         # Named by the builder; a dead builder's is reclaimed once nobody holds the lock

@@ -15,7 +15,6 @@ against another compiler's objects (harness/workloads.py KernelBuild).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -36,7 +35,6 @@ COMPILER = "compiler.txt"                     # the host's `gcc --version` first
 LABEL = "tmemlab-kbuild"                      # the disk's ext4 label: mount LABEL=...
 META = "tree.json"
 IMAGE = "tree.img"                            # the disk, in the cache entry
-HOST_LOCK = "/var/tmp/tmemlab-kbuild.lock"
 CONFIGS = ("tinyconfig", "allnoconfig", "defconfig")   # the config targets it accepts
 
 
@@ -60,8 +58,7 @@ def prepare(series: str, config: str, targets: tuple[str, ...]) -> tuple[Path, d
     def build(out: Path) -> None:
         log.write_text("")
         src = kbuild.source_tree(version, series)
-        with open(HOST_LOCK, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with cache.locked(Path(TREE_ROOT)):   # one builder at a time: /var/tmp/tmemlab-kbuild.lock
             try:
                 meta = _reference_build(src, config, targets, log)
                 meta.update(source=f"{kbuild.source_package(series)} {version}",
@@ -116,8 +113,7 @@ def _reference_build(src: Path, config: str, targets: tuple[str, ...], log: Path
 
 def _make_disk(image: Path, log: Path) -> None:
     """ext4 image of TREE_ROOT (src/, prepared.tar, reference.sha256), 25 % headroom."""
-    used = int(subprocess.run(["du", "-sb", TREE_ROOT], capture_output=True, text=True,
-                              check=True).stdout.split()[0])
+    used = int(proc.output(["du", "-sb", TREE_ROOT]).split()[0])
     size_mib = used * 5 // 4 // (1 << 20) + 64
     with ui.step(f"mkfs.ext4 -d the tree ({size_mib} MiB)"):
         proc.run(["mkfs.ext4", "-q", "-F", "-L", LABEL, "-d", TREE_ROOT,

@@ -199,6 +199,7 @@ class RunContext:
             swap = self.work / "swap.raw"
             with open(swap, "wb") as f:
                 f.truncate(self.swap_mib() << 20)
+        tree = self.tree()
         return DomainSpec(
             name=self.name, accel=self.prep.accel, memory_mib=self.memory_mib(),
             vcpus=self.vcpus(), kernel=kernel.vmlinuz,
@@ -207,7 +208,7 @@ class RunContext:
             root_disk=root, swap_disk=swap, console_log=self.console_log,
             tmem_socket=self.work / "tmem.sock", ssh_port=free_port(),
             swap_iotune=self.iotune(), swap_cache=self.exp.swap["cache"], pools_socket=pools,
-            data_disk=self.tree()[0] / kbuild_tree.IMAGE if self.tree() else None)
+            data_disk=tree[0] / kbuild_tree.IMAGE if tree else None)
 
     def tree(self) -> tuple[Path, dict] | None:
         """The kernel-build tree (cache entry, meta) this guest's workload builds in."""

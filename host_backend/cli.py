@@ -139,15 +139,17 @@ def config_from_args(args: argparse.Namespace) -> BackendConfig:
 
 async def _serve(config: BackendConfig, cap_origin: str) -> None:
     backend = Backend(config)
+    # Before start(): whoever started us may signal as soon as a socket exists (the
+    # harness, a test), and the default action would leave the sockets behind.
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, backend.request_stop)
     try:
         await backend.start()
         # Once up (a refused start stays one line): the bound every guest shares.
         logging.getLogger("host_backend").info(
             "host cap %s (%d bytes, %s): beyond it every put gets NO_SPACE",
             options.human(config.cap_bytes), config.cap_bytes, cap_origin)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, backend.request_stop)
         await backend.wait_stopped()
     finally:
         await backend.close()

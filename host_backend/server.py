@@ -77,7 +77,9 @@ class Backend:
         self.latency: dict[str, LatencyHistogram] = {}
         self.started = time.time()
         self._control = None
-        self._stopped: asyncio.Event | None = None
+        # Made here, not in start(): a stop requested while start() runs (SIGTERM as soon
+        # as the first socket exists) must not be lost. Events bind no loop until awaited.
+        self._stopped = asyncio.Event()
 
     def latency_for(self, name: str) -> LatencyHistogram:
         hist = self.latency.get(name)
@@ -86,7 +88,6 @@ class Backend:
         return hist
 
     async def start(self) -> None:
-        self._stopped = asyncio.Event()
         for spec in self.config.guests:
             await self.add_guest(spec)
         if self.config.control_path:
@@ -143,8 +144,7 @@ class Backend:
         return out
 
     def request_stop(self) -> None:
-        if self._stopped is not None:
-            self._stopped.set()
+        self._stopped.set()
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

@@ -87,6 +87,31 @@ def test_sigterm_stops_cleanly_and_removes_sockets(tmp_path):
     assert not os.path.exists(tmp_path / "vm.sock") and not os.path.exists(tmp_path / "ctl")
 
 
+@pytest.mark.parametrize("attempt", range(3))
+def test_sigterm_the_moment_a_socket_exists_still_stops_cleanly(tmp_path, attempt):
+    # The harness may signal as soon as the backend's socket appears: the handler must
+    # already be there (it once came after start(), and CI caught a -15 exit).
+    ctl = tmp_path / "ctl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host_backend", "serve", "--guest", f"vm={tmp_path}/vm.sock",
+         "--control", str(ctl), "--compression", "lz4", "--log-level", "warning"])
+    try:
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "vm.sock").exists():
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.0002)
+        # Freeze it mid-start (the guest socket is made before the control socket), so
+        # the SIGTERM lands there whatever the machine's load, not a moment later.
+        proc.send_signal(signal.SIGSTOP)
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        assert proc.wait(10) == 0
+    finally:
+        proc.kill()
+        proc.wait(10)
+    assert not os.path.exists(tmp_path / "vm.sock") and not ctl.exists()
+
+
 def test_shutdown_over_the_control_socket(tmp_path):
     proc = serve(tmp_path, "none")
     ControlClient(str(tmp_path / "ctl")).connect().call("shutdown")

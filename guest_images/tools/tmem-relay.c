@@ -20,7 +20,9 @@
  * It runs in the swap-out path's critical loop, so it locks itself in memory
  * (mlockall), marks itself an I/O flusher (PR_SET_IO_FLUSHER: its own
  * allocations, including virtio_console's buffers, never recurse into
- * swap-out) and allocates nothing after start-up.
+ * swap-out), asks /dev/tmem for the memory reserves (TMEM_IOC_MEMALLOC:
+ * those NOIO allocations could otherwise loop in reclaim that cannot swap
+ * while every store waits on them) and allocates nothing after start-up.
  *
  * The guest has no udev: the port is found by scanning
  * /sys/class/virtio-ports/<vportNpM>/name for --port-name (default
@@ -93,6 +95,7 @@
 #define TMEM_IOC_MAGIC		0xB9
 #define TMEM_IOC_PORT_UP	_IO(TMEM_IOC_MAGIC, 1)
 #define TMEM_IOC_PORT_DOWN	_IO(TMEM_IOC_MAGIC, 2)
+#define TMEM_IOC_MEMALLOC	_IO(TMEM_IOC_MAGIC, 3)
 
 #ifndef PR_SET_IO_FLUSHER
 #define PR_SET_IO_FLUSHER	57
@@ -772,6 +775,11 @@ static void flush_tx(int port)
 		n = write(port, tx + tx_off, chunk);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && errno == ENOMEM) {
+			/* Reserves exhausted: the port still polls writable. */
+			sleep_ms(1);
+			return;
+		}
 		if (n <= 0)
 			return;		/* EAGAIN, or a hang-up poll reports */
 		tx_off += n;
@@ -920,6 +928,12 @@ static void __attribute__((noreturn)) worker(void)
 
 	harden();
 	tmem = open_retrying("tmem device", locate_device);
+	/* Per task (PF_MEMALLOC): the worker, not the supervising parent. */
+	if (ioctl(tmem, TMEM_IOC_MEMALLOC) < 0)
+		say("ioctl MEMALLOC: %s (continuing without the reserves)",
+		    strerror(errno));
+	else
+		say("may use the memory reserves");
 	choose_batch();
 	for (;;) {
 		int port = open_retrying("port", find_port);

@@ -54,6 +54,9 @@ def test_pages_go_through_tmem_and_come_back_intact(tmp_path):
     assert d["backend_good_puts"] >= d["succ_stores"]
     assert all(c["ok"] for c in run["checks"].values()), run["checks"]
     assert run["backend"]["guest"]["good_puts"] > 0
+    # The relay holds the memory reserves its port writes may need (TMEM_IOC_MEMALLOC).
+    (console,) = (tmp_path / "results").glob("tmem-*/console/*.log")
+    assert "tmem-relay: may use the memory reserves" in console.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("name, cmdline, stores", [

@@ -53,12 +53,6 @@ def qemu_pids(marker: str) -> list[int]:
                      and marker.encode() in cmd)
 
 
-def _needs_tmem_kernel(path: Path) -> bool:
-    """Whether a test module boots config:tmem guests (it names the kernel, or runs the
-    debate, whose experiments do)."""
-    return "config:tmem" in path.read_text(errors="replace") or "debate" in path.name
-
-
 class _Background:
     """`tmemlab kernel build tmem` started with the session, niced: on a cold cache it
     builds while the image is made and the first (disk-only) guests run, instead of
@@ -93,9 +87,9 @@ class _Background:
 def guest_prerequisites(request, tmp_path_factory):
     """Build the image and fetch kernels once, outside any single test's timeout; the
     tmem kernel, if a collected test needs it, in the background meanwhile."""
-    modules = {item.path for item in request.session.items}
     tmem = (_Background(tmp_path_factory.mktemp("prerequisites") / "kernel-build-tmem.log")
-            if any(_needs_tmem_kernel(m) for m in modules) else None)
+            if any(item.get_closest_marker("tmem_kernel") for item in request.session.items)
+            else None)
     try:
         for cmd in (("image", "build"), ("kernel", "fetch", "distro:debian-6.1")):
             proc = tmemlab(*cmd)
@@ -108,7 +102,8 @@ def guest_prerequisites(request, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def tmem_kernel_ready(request, guest_prerequisites):
-    """A test of a module that boots tmem guests starts once the background build is
-    done (its own `kernel build tmem` is then a cache hit, and its timings its own)."""
-    if guest_prerequisites is not None and _needs_tmem_kernel(request.node.path):
+    """A test marked ``tmem_kernel`` (it boots config:tmem guests) starts once the
+    background build is done: a `kernel build tmem` of its own is then a cache hit, and
+    its timings are its own."""
+    if guest_prerequisites is not None and request.node.get_closest_marker("tmem_kernel"):
         guest_prerequisites.wait()

@@ -232,6 +232,7 @@ def test_signal_during_compare(tmp_path):
             proc.kill()
 
 
+@pytest.mark.tmem_kernel
 @pytest.mark.parametrize("kill_reaper", [False, True], ids=["harness", "harness+reaper"])
 def test_sigkill_during_tmem_run_leaves_no_backend_or_scratch(tmp_path, kill_reaper):
     """The backend serves the guest from before the domain starts; SIGKILL then. With the

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.conftest import ROOT
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.tmem_kernel]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 
 from tests.e2e.conftest import qemu_pids, tmemlab
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.tmem_kernel]
 
 SHARED = """
 name: pair
@@ -42,12 +42,6 @@ kernels: [{name: disk, kernel: "distro:debian-6.1", cmdline: zswap.enabled=0}]
 workloads:
   - {name: pressure, params: {size: 96M, pattern: seq}, timeout_s: 900}
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tmem_kernel():
-    proc = tmemlab("kernel", "build", "tmem", timeout=3000)
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def run(tmp_path, text):

@@ -10,7 +10,7 @@ import pytest
 from harness import kbuild, kconfig
 from tests.e2e.conftest import tmemlab
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.tmem_kernel]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import pytest
 
 from tests.e2e.conftest import tmemlab
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.tmem_kernel]
 
 BASE = """
 name: {name}
@@ -25,12 +25,6 @@ workloads:
 backend: {backend}
 faults: {faults}
 """
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tmem_kernel():
-    proc = tmemlab("kernel", "build", "tmem", timeout=3000)
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 ASYNC = "tmem.mode=async tmem.window=64 tmem.batch=16"

@@ -55,6 +55,10 @@ def is_gauge(name: str) -> bool:
 
 EXTRA_INTERVAL_S = 1.0
 EXTRA_MAX_AGE_S = 2.0
+# A call answered within this is the source's state when it was asked; a slower answer
+# is its state when it came (see Poller.record). Well under the 1 s row spacing, well
+# over a busy backend's usual stats answer (milliseconds).
+PROMPT_S = 0.1
 POLL_HISTORY = 1024   # results kept per source: a delayed burst of rows can look back
 
 
@@ -67,8 +71,9 @@ class Poller(threading.Thread):
     def __init__(self, name: str, source: Callable[[], dict], interval: float):
         super().__init__(name=f"poll-{name}", daemon=True)
         self.source, self.interval = source, interval
-        # (monotonic start of the call, result), oldest first; appended by this thread only
-        self._history: deque[tuple[float, dict]] = deque(maxlen=POLL_HISTORY)
+        # (as of, started, result) per call, monotonic s, oldest first; appended by this
+        # thread only
+        self._history: deque[tuple[float, float, dict]] = deque(maxlen=POLL_HISTORY)
         self._stopping = threading.Event()
 
     def run(self) -> None:
@@ -78,19 +83,29 @@ class Poller(threading.Thread):
                 value = self.source() or {}
             except Exception:  # a source hiccup costs its sample, not the run
                 value = {}
-            self._history.append((started, value))  # one tuple: read whole by at()
+            self.record(started, time.monotonic(), value)
             self._stopping.wait(max(0.0, started + self.interval - time.monotonic()))
+
+    def record(self, started: float, finished: float, value: dict) -> None:
+        """Keeps one call's result (monotonic s). A prompt answer (within PROMPT_S) holds
+        from when the call started; a slow one only from when it came: a SIGSTOPped
+        backend answers the call in flight the moment it is continued, with its numbers of
+        then, which must not fill the rows taken while it was stopped (a row 0.02 s before
+        SIGCONT took a call made 0.97 s before it: tests/functional/harness/
+        test_backend_stall.py failed in CI). Its age still counts from ``started``."""
+        as_of = started if finished - started <= PROMPT_S else finished
+        self._history.append((as_of, started, value))  # one tuple: read whole by at()
 
     def latest(self, max_age: float) -> dict | None:
         """The latest non-empty result asked for at most ``max_age`` s ago, else None."""
         return self.at(time.monotonic(), max_age)
 
     def at(self, when: float, max_age: float) -> dict | None:
-        """The result of the last call started at or before ``when`` (monotonic), if that
-        call succeeded and started at most ``max_age`` s before; else None (the source
-        was down, stalled, or not asked in time)."""
-        for started, value in reversed(list(self._history)):
-            if started <= when:
+        """The result of the last call that holds at ``when`` (monotonic; ``record``), if
+        that call succeeded and started at most ``max_age`` s before; else None (the
+        source was down, stalled, or not asked in time)."""
+        for as_of, started, value in reversed(list(self._history)):
+            if as_of <= when:
                 return value if value and when - started <= max_age else None
         return None
 

@@ -92,6 +92,26 @@ def test_poller_latest_is_fresh_or_none():
     assert poller.latest(0.1) is None
 
 
+def test_a_slow_answer_holds_from_when_it_came_not_from_when_it_was_asked():
+    # A backend SIGSTOPped at 1.5 and continued at 4.98: the call asked at 4.0 waits for
+    # it and answers at 5.0 with its numbers of 5.0; rows taken before then must not
+    # carry them. A prompt answer holds from when it was asked.
+    poller = monitors.Poller("x", dict, interval=1.0)
+    poller.record(1.0, 1.002, {"v": 1})
+    poller.record(2.0, 3.0, {})             # timed out
+    poller.record(3.0, 4.0, {})
+    poller.record(4.0, 5.0, {"v": 5})       # slow: answered when continued
+    poller.record(6.0, 6.05, {"v": 6})      # prompt (within PROMPT_S)
+    assert poller.at(1.001, 2.0) == {"v": 1}   # a prompt answer, from when asked
+    assert poller.at(2.9, 2.0) == {"v": 1}
+    assert poller.at(3.1, 2.0) is None
+    assert poller.at(4.99, 2.0) is None        # was: the 5.0 numbers, 0.99 s early
+    assert poller.at(5.0, 2.0) == {"v": 5}
+    assert poller.at(5.5, 1.0) is None         # age counts from when it was asked
+    assert poller.at(6.01, 2.0) == {"v": 6}
+    assert poller.at(0.5, 2.0) is None         # before any call
+
+
 def test_the_last_row_gets_a_backend_sample_taken_after_it():
     calls = []
 

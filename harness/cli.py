@@ -32,7 +32,7 @@ EXIT_CODES = """exit codes (git bisect run friendly; README: Exit codes):
 def _selected(args, exp) -> tuple[list, dict[str, str]]:
     """The runs this invocation does (--shard, then --only, then --resume's skip) and,
     when resuming, the statuses already recorded."""
-    from harness import selection
+    from harness.experiment import selection
 
     runs = exp.runs()
     if args.shard:
@@ -57,7 +57,8 @@ def _describe(run) -> str:
 
 
 def _cmd_run(args) -> int:
-    from harness import experiment, runner, selection
+    from harness import runner
+    from harness.experiment import experiment, selection
 
     if args.experiment is None and args.resume is None:
         raise UsageError("run: name an EXPERIMENT file (or --resume RESULTS_DIR)")
@@ -263,7 +264,7 @@ def _cmd_kernel(args) -> int:
 
 def _adhoc(args):
     """The one-guest experiment of tmemlab boot / shell, validated like a file."""
-    from harness import experiment
+    from harness.experiment import experiment
 
     backend = None
     if args.backend is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import UsageError
-from harness.selection import records
+from harness.experiment.selection import records
 
 SUBDIRS = ("series", "console")
 

@@ -32,7 +32,7 @@ from harness import (
 from harness.backend import HostBackend
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
-from harness.experiment import Experiment, Member, Run
+from harness.experiment.experiment import Experiment, Member, Run
 from harness.faults import FaultInjector
 from harness.guest import Guest, free_port
 from harness.leftovers import release, run_scratch, scratch_folder

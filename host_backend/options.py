@@ -1,6 +1,6 @@
 """Backend options, defined once.
 
-The experiment's ``backend:`` mapping (harness/schema.py embeds BackendOptions), the
+The experiment's ``backend:`` mapping (harness/experiment/schema.py embeds BackendOptions), the
 runner's backend argv (harness/backend.py) and ``tmemlab backend serve`` flags (cli.py)
 all validate through this module, so a value one of them accepts the others accept too.
 

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import experiment
 from harness.errors import ExperimentConfigError
+from harness.experiment import experiment
 
 GOOD = """
 name: t

@@ -6,8 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness import experiment
 from harness.errors import ExperimentConfigError
+from harness.experiment import experiment
 from harness.group_aggregate import group_record, jain, merged_series
 
 GROUP = """

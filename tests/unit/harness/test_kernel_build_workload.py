@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import experiment, kbuild_tree, runner
+from harness import kbuild_tree, runner
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import ExperimentConfigError
+from harness.experiment import experiment
 from harness.images import RECIPE
 from harness.workloads import WORKLOADS
 

@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import experiment, preflight
+from harness import preflight
 from harness.errors import PreflightError
+from harness.experiment import experiment
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "preflight"
 MOUNTS = preflight.parse_mountinfo((DATA / "mountinfo.txt").read_text())

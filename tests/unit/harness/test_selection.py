@@ -1,4 +1,4 @@
-"""--shard, --only, --list and --resume's checks (harness/selection.py, tmemlab run)."""
+"""--shard, --only, --list and --resume's checks (harness/experiment/selection.py, tmemlab run)."""
 
 import json
 import subprocess
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness import experiment, selection
 from harness.errors import UsageError
+from harness.experiment import experiment, selection
 
 ROOT = Path(__file__).resolve().parents[3]
 MATRIX = """

@@ -57,7 +57,7 @@ def test_oom_kills_fail(kills, ok):
 
 
 def test_allow_unused_is_an_experiment_field(tmp_path):
-    from harness import experiment
+    from harness.experiment import experiment
     path = tmp_path / "e.yaml"
     path.write_text("kernels: [{kernel: distro:debian-6.1, allow_unused: true}]\n"
                     "workloads: [{name: pressure}]\n")

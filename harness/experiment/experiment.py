@@ -1,7 +1,7 @@
 """Experiment files: YAML → validated, defaults filled, expanded into runs.
 
 kernels × cmdline variants × workloads × parameter matrix × iterations. The schema is
-harness/schema.py (pydantic, shared with the backend's own options); every mistake is
+harness/experiment/schema.py (pydantic, shared with the backend's own options); every mistake is
 reported as one ExperimentConfigError naming the file, the YAML line and the field path.
 """
 
@@ -15,9 +15,10 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from harness import images, schema
+from harness import images
 from harness.errors import ExperimentConfigError
-from harness.schema import ACCELS, IOTUNE_KEYS, KERNEL_SPEC, LABEL, SWAP_CACHES  # noqa: F401
+from harness.experiment import schema
+from harness.experiment.schema import ACCELS, IOTUNE_KEYS, KERNEL_SPEC, LABEL, SWAP_CACHES  # noqa: F401
 from harness.workloads import WORKLOADS
 
 

@@ -1,6 +1,6 @@
 """The experiment file's schema, defined once (pydantic v2).
 
-harness/experiment.py loads YAML through ``ExperimentFile``; its ``backend:`` section is
+harness/experiment/experiment.py loads YAML through ``ExperimentFile``; its ``backend:`` section is
 host_backend/options.py's BackendOptions, the model ``tmemlab backend serve`` checks its
 own flags with, so the experiment and the backend cannot disagree on a value.
 
@@ -156,7 +156,7 @@ def _string(value: Any) -> str:
 
 def _packages(value: Any) -> list[str]:
     """Debian package names (Policy 5.6.1), each once; existence is checked by
-    harness/experiment.py against the host's apt, after the schema."""
+    harness/experiment/experiment.py against the host's apt, after the schema."""
     if not isinstance(value, list):
         raise ValueError("expected a list of Debian package names")
     for name in value:

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from harness.errors import UsageError
-from harness.experiment import Experiment, Run
+from harness.experiment.experiment import Experiment, Run
 
 SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
 

@@ -228,7 +228,7 @@ def _cmd_soak_report(args) -> int:
 
 
 def _cmd_image(args) -> int:
-    from harness import images
+    from harness.build import images
 
     _reclaim()
     image, built = images.build_image()
@@ -237,7 +237,7 @@ def _cmd_image(args) -> int:
 
 
 def _cmd_kernel(args) -> int:
-    from harness import images, kernels
+    from harness.build import images, kernels
 
     if args.kernel_cmd in ("fetch", "build"):
         _reclaim()
@@ -253,7 +253,7 @@ def _cmd_kernel(args) -> int:
                          f"{time.monotonic() - start:.1f} s\n  bzImage {kernel.vmlinuz}\n"
                          f"  initramfs {initrd}")
         return 0
-    from harness import kernel_list
+    from harness.build import kernel_list
     rows = kernel_list.entries()
     if args.json:
         _print_json(rows)

@@ -15,21 +15,9 @@ from pathlib import Path
 
 import paramiko
 
-from harness import (
-    accel,
-    checks,
-    console,
-    dilation,
-    effective,
-    health,
-    images,
-    kbuild_tree,
-    kernels,
-    monitors,
-    proc,
-    ui,
-)
+from harness import accel, checks, console, dilation, effective, health, monitors, proc, ui
 from harness.backend import HostBackend
+from harness.build import images, kbuild_tree, kernels
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment.experiment import Experiment, Member, Run

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from harness import kbuild, kbuild_tree
+from harness.build import kbuild, kbuild_tree
 
 SIZE = re.compile(r"^\d+[KMG]?$")
 PATTERNS = ("seq", "random", "zipf")
@@ -478,7 +478,7 @@ KBUILD_PARAMS = {
 
 class KernelBuild:
     """Part of a Linux tree built in the guest (``make -jN TARGETS`` over Debian's
-    linux-source, configured and prepared on the host: harness/kbuild_tree.py), the zswap
+    linux-source, configured and prepared on the host: harness/build/kbuild_tree.py), the zswap
     paper's workload. Result: ``elapsed_s`` (make's wall time in the guest, lower is
     better) and every object checked against the host's build of the same targets at the
     same paths with the same compiler: one differing byte fails the run as corruption."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from harness import images
+from harness.build import images
 from harness.errors import ExperimentConfigError
 from harness.experiment import schema
 from harness.experiment.schema import ACCELS, IOTUNE_KEYS, KERNEL_SPEC, LABEL, SWAP_CACHES  # noqa: F401

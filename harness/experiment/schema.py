@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 
-from harness.kernels import DISTRO_KERNELS
+from harness.build.kernels import DISTRO_KERNELS
 from harness.workloads import WORKLOADS
 from host_backend.options import BackendOptions, Bool, Strict, dotted, explain, int_in, one_of
 
@@ -40,7 +40,7 @@ def _distro(name: str) -> str | None:
 
 
 def _fragment(name: str) -> str | None:
-    from harness import kbuild
+    from harness.build import kbuild
     from harness.errors import KernelBuildError
     try:
         kbuild.fragment_path(kbuild.split_spec(name)[0])
@@ -55,7 +55,7 @@ def _path_kind(test, what: str):
     return check
 
 
-# Differences are data: one check per kernel kind, beside harness/kernels.KERNEL_KINDS.
+# Differences are data: one check per kernel kind, beside harness/build/kernels.KERNEL_KINDS.
 SPEC_CHECKS = {"distro": _distro, "config": _fragment,
                "tree": _path_kind(Path.is_dir, "directory (a kernel source tree)"),
                "image": _path_kind(Path.is_file, "file (a bzImage)")}

@@ -4,7 +4,8 @@ ends by itself in both) does not."""
 
 import pytest
 
-from harness import accel, images, kernels
+from harness import accel
+from harness.build import images, kernels
 from harness.vm import Hypervisor
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import kbuild, kconfig
+from harness.build import kbuild, kconfig
 from tests.e2e.conftest import tmemlab
 
 pytestmark = [pytest.mark.e2e, pytest.mark.tmem_kernel]

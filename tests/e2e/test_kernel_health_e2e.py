@@ -55,7 +55,7 @@ def _point_at_common_tree(tree: Path) -> None:
 
 @pytest.fixture(scope="module")
 def lkdtm_module(tmp_path_factory) -> Path:
-    from harness import cache, kernels
+    from harness.build import cache, kernels
     from harness.paths import cache_dir
 
     kernel = kernels.resolve("distro:debian-6.1", None)

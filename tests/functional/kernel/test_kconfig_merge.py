@@ -4,7 +4,7 @@ use."""
 
 import pytest
 
-from harness import kbuild, kconfig
+from harness.build import kbuild, kconfig
 from harness.errors import KernelBuildError, KernelSpecError
 
 pytestmark = pytest.mark.functional

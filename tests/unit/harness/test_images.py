@@ -2,7 +2,7 @@ import shutil
 
 import pytest
 
-from harness import images
+from harness.build import images
 
 
 @pytest.fixture

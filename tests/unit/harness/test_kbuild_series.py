@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import kbuild
+from harness.build import kbuild
 from harness.errors import KernelSpecError
 
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from harness import kconfig
+from harness.build import kconfig
 
 FINAL = """CONFIG_SWAP=y
 CONFIG_ZSWAP=y

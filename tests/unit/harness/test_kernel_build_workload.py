@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness import kbuild_tree, runner
+from harness import runner
+from harness.build import kbuild_tree
+from harness.build.images import RECIPE
 from harness.domain import DomainSpec, domain_xml
 from harness.errors import ExperimentConfigError
 from harness.experiment import experiment
-from harness.images import RECIPE
 from harness.workloads import WORKLOADS
 
 KB = WORKLOADS["kernel-build"]

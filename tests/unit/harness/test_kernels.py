@@ -1,6 +1,6 @@
 import pytest
 
-from harness import kernels
+from harness.build import kernels
 from harness.errors import KernelFetchError
 
 APT_SHOW = """Package: linux-image-amd64

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness import cache, kconfig, proc, ui
+from harness import proc, ui
+from harness.build import cache, kconfig
 from harness.errors import CommandError, KernelBuildError, KernelSpecError
 from harness.paths import PROJECT_ROOT, cache_dir, cache_root, hash_inputs
 

@@ -6,7 +6,7 @@ import json
 
 from rich.table import Table
 
-from harness import kbuild, kernels
+from harness.build import kbuild, kernels
 from harness.paths import cache_root
 
 

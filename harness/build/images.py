@@ -19,9 +19,10 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness import cache, leftovers, proc, ui
+from harness import leftovers, proc, ui
+from harness.build import cache
+from harness.build.kernels import Kernel
 from harness.errors import CommandError, ImageBuildError
-from harness.kernels import Kernel
 from harness.paths import GUEST_IMAGES, cache_dir, hash_inputs, hash_tree
 
 SUITE = "bookworm"

@@ -22,7 +22,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from harness import cache, kbuild, proc, ui
+from harness import proc, ui
+from harness.build import cache, kbuild
 from harness.errors import CommandError, KernelBuildError
 from harness.leftovers import remove_tree
 from harness.paths import cache_dir, hash_inputs

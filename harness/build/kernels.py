@@ -14,7 +14,8 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from harness import cache, proc
+from harness import proc
+from harness.build import cache
 from harness.errors import CommandError, KernelFetchError
 from harness.paths import GUEST_IMAGES, cache_dir
 
@@ -178,7 +179,7 @@ def _from_build(spec: str, kind: str, entry: Path) -> Kernel:
 
 
 def resolve_config(name: str, _config: str | None) -> Kernel:
-    from harness import kbuild
+    from harness.build import kbuild
     entry, built = kbuild.build_config(name)
     kernel = _from_build(f"config:{name}", "config", entry)
     kernel.extra["built"] = built
@@ -186,7 +187,7 @@ def resolve_config(name: str, _config: str | None) -> Kernel:
 
 
 def resolve_tree(path: str, config: str | None) -> Kernel:
-    from harness import kbuild
+    from harness.build import kbuild
     entry = kbuild.build_tree(Path(path), config or "baseline")
     return _from_build(f"tree:{path}", "tree", entry)
 
@@ -194,7 +195,7 @@ def resolve_tree(path: str, config: str | None) -> Kernel:
 def resolve_image(path: str, config: str | None) -> Kernel:
     """A prebuilt bzImage; its config is taken from beside it (.config, config, or
     NAME.config) and, when the experiment names a config, verified against it."""
-    from harness import kbuild, kconfig
+    from harness.build import kbuild, kconfig
     image = Path(path).resolve()
     if not image.is_file():
         raise KernelFetchError(f"image:{path}: no such file")

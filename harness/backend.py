@@ -18,8 +18,8 @@ from pathlib import Path
 
 import psutil
 
-from harness import leftovers, reaper
 from harness.errors import TmemlabError
+from harness.vm import leftovers, reaper
 from host_backend import options as backend_options
 from host_backend.control import ControlClient, ControlError
 

@@ -82,7 +82,7 @@ def _cmd_run(args) -> int:
     # Set-up mistakes end here (exit 2), before a results folder, guest or backend exists;
     # a dry run checks exactly what a real run would.
     from harness.paths import scratch_root
-    from harness.preflight import check as preflight_check
+    from harness.vm.preflight import check as preflight_check
     scratch = preflight_check(exp, scratch_root())
     if args.prepare_only:
         _reclaim()
@@ -278,8 +278,9 @@ def _adhoc(args):
 
 
 def _cmd_shell(args) -> int:
-    """Boot one guest and hand the terminal to an SSH shell on it (harness/shell.py)."""
-    from harness import runner, shell
+    """Boot one guest and hand the terminal to an SSH shell on it (harness/vm/shell.py)."""
+    from harness import runner
+    from harness.vm import shell
 
     started = time.monotonic()
     exp = _adhoc(args)
@@ -318,7 +319,7 @@ def _cmd_debate(args) -> int:
 
 
 def _cmd_cleanup(args) -> int:
-    from harness.vm import Hypervisor
+    from harness.vm.vm import Hypervisor
 
     with Hypervisor(args.libvirt_uri) as hv:
         gone = hv.destroy_leftovers()
@@ -329,8 +330,8 @@ def _cmd_cleanup(args) -> int:
 
 def _reclaim(quiet: bool = True) -> None:
     """What dead tmemlab runs left: backends, scratch folders, half-built image trees.
-    Never what a live one holds (harness/leftovers.py)."""
-    from harness import leftovers
+    Never what a live one holds (harness/vm/leftovers.py)."""
+    from harness.vm import leftovers
 
     done = leftovers.reclaim()
     for line in done:

@@ -20,7 +20,7 @@ import math
 from pathlib import Path
 
 from harness import proc
-from harness.domain import SWAP_DEV
+from harness.vm.domain import SWAP_DEV
 
 GUEST_BENCH = "/usr/local/bin/tmemlab-cpubench"
 BENCH_SECONDS = 0.5

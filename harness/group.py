@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 
-from harness import console, ui
+from harness import ui
 from harness.group_aggregate import group_record
 from harness.results import ResultsDir
 from harness.runner import (
@@ -37,6 +37,7 @@ from harness.runner import (
     teardown,
     write,
 )
+from harness.vm import console
 from harness.workloads import WORKLOADS
 
 # A guest's wait for its start delay wakes this often to see whether the group failed.

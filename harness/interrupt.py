@@ -10,7 +10,7 @@ Python runs a signal handler only when the main thread next executes bytecode, w
 call blocked in C (libvirt starting a domain, a read) can delay. So the signal also wakes
 a deadline thread through ``signal.set_wakeup_fd``, which the C-level handler writes at
 once: if the process still runs ``grace`` seconds later, it exits hard. Whatever its
-cleanup did not reach, the reaper (harness/reaper.py) ends: QEMU, the backend, scratch.
+cleanup did not reach, the reaper (harness/vm/reaper.py) ends: QEMU, the backend, scratch.
 """
 
 from __future__ import annotations

@@ -15,19 +15,20 @@ from pathlib import Path
 
 import paramiko
 
-from harness import accel, checks, console, dilation, effective, health, monitors, proc, ui
+from harness import checks, dilation, effective, monitors, proc, ui
 from harness.backend import HostBackend
 from harness.build import images, kbuild_tree, kernels
-from harness.domain import DomainSpec, domain_xml
 from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment.experiment import Experiment, Member, Run
 from harness.faults import FaultInjector
-from harness.guest import Guest, free_port
-from harness.leftovers import release, run_scratch, scratch_folder
 from harness.paths import scratch_root
-from harness.preflight import check as preflight_check
 from harness.results import ResultsDir, host_identity, host_settings, project_commit
-from harness.vm import Hypervisor
+from harness.vm import accel, console, health
+from harness.vm.domain import DomainSpec, domain_xml
+from harness.vm.guest import Guest, free_port
+from harness.vm.leftovers import release, run_scratch, scratch_folder
+from harness.vm.preflight import check as preflight_check
+from harness.vm.vm import Hypervisor
 from harness.watchdog import PauseWatchdog
 from harness.workloads import WORKLOADS
 
@@ -522,7 +523,7 @@ DMESG_TIMEOUT_S = 10
 
 
 def judge_kernel_log(ctx: RunContext, record: dict, results: ResultsDir) -> None:
-    """Scan the run's kernel log (harness/health.py): the console, and ``dmesg`` read
+    """Scan the run's kernel log (harness/vm/health.py): the console, and ``dmesg`` read
     now while the guest still answers (saved beside the console log). A fatal line fails
     the run with that line as its reason; whatever failed before it follows it."""
     logs = {"console": console.read(ctx.console_log)}

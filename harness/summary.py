@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from harness import health
+from harness.vm import health
 
 COLUMNS = (
     # header, how to get the value from a run record, format

@@ -18,7 +18,7 @@ import threading
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 
-from harness.vm import libvirt  # vm.py sets libvirt's log outputs before the import
+from harness.vm.vm import libvirt  # vm.py sets libvirt's log outputs before the import
 
 log = logging.getLogger("tmemlab.watchdog")
 POLL_S = 0.5

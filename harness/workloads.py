@@ -106,7 +106,7 @@ def killed_by(workload: str, signo: int) -> str:
 
 def json_result(tool: str, status: int, stdout: str, stderr: str) -> tuple[dict, str | None]:
     """The one JSON object a guest tool prints last, or the failure: the signal that
-    killed it (a negative status, harness.guest.Guest.run), or no JSON with its output tail."""
+    killed it (a negative status, harness.vm.guest.Guest.run), or no JSON with its output tail."""
     if status < -1:
         return {"signal": signal_name(-status)}, killed_by(tool, -status)
     try:
@@ -145,7 +145,7 @@ class Pressure:
     def parse(self, status: int, stdout: str, stderr: str,
               params: dict | None = None) -> tuple[dict, str | None]:
         """(result, failure reason or None). Exit 3 = corrupted pages (JSON still printed);
-        a negative status is the signal that killed it (harness.guest.Guest.run)."""
+        a negative status is the signal that killed it (harness.vm.guest.Guest.run)."""
         result, failure = json_result(self.name, status, stdout, stderr)
         if failure:
             return result, failure

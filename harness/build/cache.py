@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from harness.leftovers import remove_tree
+from harness.vm.leftovers import remove_tree
 
 
 @contextlib.contextmanager
@@ -33,7 +33,7 @@ def ensure_entry(path: Path, build: Callable[[Path], None]) -> tuple[Path, bool]
         if path.is_dir():  # another builder finished while we waited
             return path, False
         # Named by the builder; a dead builder's is reclaimed once nobody holds the lock
-        # (harness/leftovers.py), its mounts detached first.
+        # (harness/vm/leftovers.py), its mounts detached first.
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         remove_tree(tmp)
         tmp.mkdir(parents=True)

@@ -19,11 +19,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from harness import leftovers, proc, ui
+from harness import proc, ui
 from harness.build import cache
 from harness.build.kernels import Kernel
 from harness.errors import CommandError, ImageBuildError
 from harness.paths import GUEST_IMAGES, cache_dir, hash_inputs, hash_tree
+from harness.vm import leftovers
 
 SUITE = "bookworm"
 IMAGE_SIZE = "1G"
@@ -143,7 +144,7 @@ def _configure(entry: Path, tree: Path) -> None:
 def _build_image(entry: Path, extra: tuple[str, ...] = ()) -> None:
     log = entry / "build.log"
     # Inside the entry's private build folder: if this builder dies, the folder (with any
-    # bind mounts mmdebstrap left in the tree) is known to be stale (harness/leftovers.py).
+    # bind mounts mmdebstrap left in the tree) is known to be stale (harness/vm/leftovers.py).
     tree = entry / "rootfs"
     tree.mkdir()
     try:

@@ -25,8 +25,8 @@ from pathlib import Path
 from harness import proc, ui
 from harness.build import cache, kbuild
 from harness.errors import CommandError, KernelBuildError
-from harness.leftovers import remove_tree
 from harness.paths import cache_dir, hash_inputs
+from harness.vm.leftovers import remove_tree
 
 TREE_ROOT = "/var/tmp/tmemlab-kbuild"        # the disk's mount point in the guest
 BUILD_DIR = "/var/tmp/tmemlab-kbuild-out"    # O= on host and guest

@@ -108,7 +108,7 @@ def mixed_host_warnings(columns: list, versions: dict[str, dict] | None = None) 
 
 
 def kernel_log_warnings(columns: list) -> list[str]:
-    """Per column, what the guests' kernel logs reported (harness/health.py classes): a
+    """Per column, what the guests' kernel logs reported (harness/vm/health.py classes): a
     passed run may carry kernel warnings or TCG emulation stalls, and a reader of the
     comparison must see them beside the numbers, not only in the run records."""
     out = []

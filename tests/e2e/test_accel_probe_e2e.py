@@ -4,9 +4,9 @@ ends by itself in both) does not."""
 
 import pytest
 
-from harness import accel
 from harness.build import images, kernels
-from harness.vm import Hypervisor
+from harness.vm import accel
+from harness.vm.vm import Hypervisor
 
 pytestmark = pytest.mark.e2e
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.leftovers import mounts_under
 from harness.paths import cache_root, scratch_root
+from harness.vm.leftovers import mounts_under
 from tests.e2e.conftest import ROOT, live_pids, qemu_pids, tmemlab
 
 pytestmark = pytest.mark.e2e
@@ -246,7 +246,7 @@ def test_sigkill_during_tmem_run_leaves_no_backend_or_scratch(tmp_path, kill_rea
         wait_for("a QEMU", lambda: qemu_pids(f"guest=tmemlab-{proc.pid}-"), proc)
         assert processes_mentioning(f"{scratch}/backend/control.sock"), "no backend"
         if kill_reaper:
-            reaper = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "harness.reaper"],
+            reaper = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "harness.vm.reaper"],
                                     capture_output=True, text=True).stdout.split()
             os.kill(int(reaper[0]), signal.SIGKILL)
         proc.kill()

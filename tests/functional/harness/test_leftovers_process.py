@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import leftovers
+from harness.vm import leftovers
 
 pytestmark = pytest.mark.functional
 ROOT = Path(__file__).resolve().parents[3]
@@ -42,7 +42,7 @@ def stand_in(tmp_path, body: str, **popen) -> subprocess.Popen:
 
 
 BACKEND = """
-from harness import leftovers
+from harness.vm import leftovers
 from harness.backend import HostBackend
 scratch = leftovers.run_scratch()
 backend = HostBackend({}, scratch / "backend")
@@ -57,7 +57,7 @@ facts = {"backend": backend._proc.pid, "scratch": str(scratch)}
 
 
 def reaper_of(pid: int) -> int:
-    out = subprocess.run(["pgrep", "-P", str(pid), "-f", "harness.reaper"],
+    out = subprocess.run(["pgrep", "-P", str(pid), "-f", "harness.vm.reaper"],
                          capture_output=True, text=True).stdout.split()
     return int(out[0])
 
@@ -245,7 +245,7 @@ def test_reaper_kills_qemus_under_a_registered_root_and_only_those(tmp_path):
     ours, other = (subprocess.Popen([str(exe), "-f", str(f)], start_new_session=True,
                                     stdout=subprocess.DEVNULL) for f in files)
     try:
-        reaper = subprocess.Popen([sys.executable, "-m", "harness.reaper"], cwd=ROOT,
+        reaper = subprocess.Popen([sys.executable, "-m", "harness.vm.reaper"], cwd=ROOT,
                                   stdin=subprocess.PIPE, text=True)
         reaper.communicate(f"+root {root}\n", timeout=20)
         assert ours.wait(timeout=5) == -signal.SIGKILL

@@ -38,7 +38,7 @@ def test_reaper_kills_registered_qemu_when_its_parent_is_sigkilled(tmp_path):
     # A stand-in harness: starts the reaper like vm.Hypervisor does, registers, then hangs.
     script = (
         "import subprocess, sys, time\n"
-        "r = subprocess.Popen([sys.executable, '-m', 'harness.reaper'], "
+        "r = subprocess.Popen([sys.executable, '-m', 'harness.vm.reaper'], "
         "stdin=subprocess.PIPE, text=True, start_new_session=True)\n"
         f"r.stdin.write('+{qemu.pid}\\n+{other.pid}\\n'); r.stdin.flush()\n"
         "print('ready', flush=True)\n"
@@ -61,7 +61,7 @@ def test_reaper_kills_registered_qemu_when_its_parent_is_sigkilled(tmp_path):
 def test_unregistered_pid_is_left_alone(tmp_path):
     qemu = fake_qemu(tmp_path)
     try:
-        reaper = subprocess.Popen([sys.executable, "-m", "harness.reaper"],
+        reaper = subprocess.Popen([sys.executable, "-m", "harness.vm.reaper"],
                                   stdin=subprocess.PIPE, text=True)
         reaper.communicate(f"+{qemu.pid}\n-{qemu.pid}\n", timeout=10)
         time.sleep(0.2)

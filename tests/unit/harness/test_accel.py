@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import accel
+from harness.vm import accel
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "accel"
 

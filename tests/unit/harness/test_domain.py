@@ -1,7 +1,7 @@
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from harness.domain import QEMU_NS, TMEM_CHANNEL, DomainSpec, domain_xml
+from harness.vm.domain import QEMU_NS, TMEM_CHANNEL, DomainSpec, domain_xml
 
 
 def spec(**overrides) -> DomainSpec:
@@ -48,7 +48,7 @@ def test_kvm_and_optional_devices():
 
 
 def test_pools_port_is_a_second_channel_to_its_own_socket():
-    from harness.domain import POOLS_CHANNEL
+    from harness.vm.domain import POOLS_CHANNEL
     root = ET.fromstring(domain_xml(spec(pools_socket=Path("/w/pools.sock"))))
     channels = {c.find("target").get("name"): c.find("source").get("path")
                 for c in root.findall("devices/channel")}

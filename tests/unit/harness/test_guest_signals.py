@@ -5,7 +5,8 @@ import subprocess
 
 import pytest
 
-from harness import guest, workloads
+from harness import workloads
+from harness.vm import guest
 
 
 @pytest.mark.parametrize("shell", [s for s in ("sh", "bash", "dash") if shutil.which(s)])

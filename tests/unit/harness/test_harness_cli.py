@@ -83,7 +83,7 @@ def test_a_kernel_that_does_not_build_is_125_a_wrong_name_is_2(tmp_path):
     ("qemu:///embed?root=/tmp/x", False)])
 def test_a_remote_libvirt_host_is_refused_before_anything_starts(uri, remote):
     from harness.errors import UsageError
-    from harness.vm import check_local_uri
+    from harness.vm.vm import check_local_uri
     if remote:
         with pytest.raises(UsageError, match="remote libvirt host"):
             check_local_uri(uri)

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import console, health
+from harness.vm import console, health
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "kernel-log"
 

@@ -12,9 +12,9 @@ import pytest
 from harness import runner
 from harness.build import kbuild_tree
 from harness.build.images import RECIPE
-from harness.domain import DomainSpec, domain_xml
 from harness.errors import ExperimentConfigError
 from harness.experiment import experiment
+from harness.vm.domain import DomainSpec, domain_xml
 from harness.workloads import WORKLOADS
 
 KB = WORKLOADS["kernel-build"]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import leftovers, reaper
+from harness.vm import leftovers, reaper
 
 
 def owner(folder, pid, ident):

@@ -106,7 +106,7 @@ def test_tmem_counters_are_prefixed_and_rtt_histogram_gives_percentiles():
 
 
 def test_console_failures(tmp_path):
-    from harness import console
+    from harness.vm import console
     log = tmp_path / "console.log"
     log.write_text("[    9.59] Out of memory: Killed process 78 (pressure) total-vm:381564kB\n"
                    "[   10.00] Kernel panic - not syncing: VFS: Unable to mount root fs\n")

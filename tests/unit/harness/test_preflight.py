@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness import preflight
 from harness.errors import PreflightError
 from harness.experiment import experiment
+from harness.vm import preflight
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "preflight"
 MOUNTS = preflight.parse_mountinfo((DATA / "mountinfo.txt").read_text())

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from harness import shell
+from harness.vm import shell
 
 
 def test_ssh_argv_pins_the_key_and_the_host_key_and_never_prompts():

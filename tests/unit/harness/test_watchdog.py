@@ -5,8 +5,8 @@ import threading
 from pathlib import Path
 
 from harness import watchdog
-from harness.domain import DomainSpec, domain_xml
-from harness.vm import libvirt
+from harness.vm.domain import DomainSpec, domain_xml
+from harness.vm.vm import libvirt
 
 SPEC = DomainSpec(name="t", accel="tcg", memory_mib=192, vcpus=1, kernel=Path("/k"),
                   initrd=Path("/i"), cmdline="", root_disk=Path("/s/r1/root.qcow2"),

@@ -25,8 +25,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness import preflight, proc
+from harness import proc
 from harness.paths import cache_root, scratch_root
+from harness.vm import preflight
 
 log = logging.getLogger("tmemlab.leftovers")
 OWNER = "owner.json"
@@ -104,7 +105,7 @@ def _kill_and_wait(pids: list[int], timeout: float = 5.0) -> None:
 def claim(folder: Path) -> Path:
     """Mark ``folder`` as this process's: an owner record, and the reaper removes it
     should this process die without doing so itself."""
-    from harness import reaper
+    from harness.vm import reaper
 
     folder.mkdir(parents=True, exist_ok=True)
     record_process(folder / OWNER, os.getpid(), "harness")
@@ -114,7 +115,7 @@ def claim(folder: Path) -> Path:
 
 def release(folder: Path) -> None:
     """Remove a claimed folder (this process is done with it)."""
-    from harness import reaper
+    from harness.vm import reaper
 
     shutil.rmtree(folder, ignore_errors=True)
     reaper.unwatch_dir(folder)

@@ -2,7 +2,7 @@
 
 Default URI ``qemu:///embed?root=<cache>/libvirt`` runs libvirt's QEMU driver inside this
 process (no daemon); it needs an event loop thread. Every domain this harness creates is
-registered with the reaper (harness/reaper.py) and destroyed in ``close()``; on start-up
+registered with the reaper (harness/vm/reaper.py) and destroyed in ``close()``; on start-up
 any ``tmemlab-`` domain left by a dead run is destroyed first.
 """
 
@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness import reaper
 from harness.errors import UsageError, VMError
 from harness.paths import cache_dir, cache_root
+from harness.vm import reaper
 
 # libvirt logs warnings (e.g. "tainted: custom-argv", DAC relabel notes) to stderr; keep
 # them in a file. Read once when the library initialises, so set before the import.
@@ -116,7 +116,7 @@ def _root_in_use(root: Path) -> bool:
 def _reap_private_roots() -> None:
     """Kill QEMUs of private roots whose tmemlab died, then remove those roots. (Only one
     embedded driver may live in a process, so this goes by pid files, not libvirt.)"""
-    from harness.leftovers import started_at
+    from harness.vm.leftovers import started_at
 
     for root in cache_dir("libvirt.d").iterdir():
         if root.name.isdigit() and _alive(int(root.name)):

@@ -129,7 +129,7 @@ def reap(reg: Registrations, harness_pid: int | None = None) -> None:
             time.sleep(0.5)  # a QEMU libvirt was forking as the harness died
             _kill(named_qemus(harness_pid, reg.roots))
     if reg.dirs:
-        from harness.leftovers import remove_tree
+        from harness.vm.leftovers import remove_tree
         for path in reg.dirs:
             remove_tree(Path(path))
 
@@ -153,7 +153,7 @@ def _send(line: str) -> None:
     global _reaper
     with _lock:
         if _reaper is None or _reaper.poll() is not None:
-            _reaper = subprocess.Popen([sys.executable, "-m", "harness.reaper"],
+            _reaper = subprocess.Popen([sys.executable, "-m", "harness.vm.reaper"],
                                        stdin=subprocess.PIPE, text=True,
                                        start_new_session=True)
             atexit.register(_close)

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 from harness import ui
-from harness.domain import DomainSpec, domain_xml
 from harness.errors import UsageError, VMError
 from harness.paths import cache_dir
-from harness.vm import Hypervisor
+from harness.vm.domain import DomainSpec, domain_xml
+from harness.vm.vm import Hypervisor
 
 ACCELS = ("auto", "kvm", "tcg")
 PROBE_TIMEOUT_S = 20.0

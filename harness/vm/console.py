@@ -1,12 +1,12 @@
 """Reading a guest's serial console log: tails for error reports, OOM kills, and kernel
-failures (the patterns and their classes live in harness.health)."""
+failures (the patterns and their classes live in harness.vm.health)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from harness import health
+from harness.vm import health
 
 
 def read(path: Path) -> str:

@@ -57,8 +57,8 @@ def _describe(run) -> str:
 
 
 def _cmd_run(args) -> int:
-    from harness import runner
     from harness.experiment import experiment, selection
+    from harness.run import runner
 
     if args.experiment is None and args.resume is None:
         raise UsageError("run: name an EXPERIMENT file (or --resume RESULTS_DIR)")
@@ -279,7 +279,7 @@ def _adhoc(args):
 
 def _cmd_shell(args) -> int:
     """Boot one guest and hand the terminal to an SSH shell on it (harness/vm/shell.py)."""
-    from harness import runner
+    from harness.run import runner
     from harness.vm import shell
 
     started = time.monotonic()
@@ -291,7 +291,7 @@ def _cmd_shell(args) -> int:
 
 def _cmd_boot(args) -> int:
     """virtme-ng style: boot one guest, run a command in it, print its output, destroy."""
-    from harness import runner
+    from harness.run import runner
 
     exp = _adhoc(args)
     command = " ".join(args.command) or "uname -a; cat /proc/swaps"

@@ -1,4 +1,4 @@
-"""A group run's own record, from its members' records and series (harness/group.py).
+"""A group run's own record, from its members' records and series (harness/run/group.py).
 
 Throughput aggregates as the sum of the guests' own rates (the consolidation benchmarks'
 convention: SPECvirt, VMmark sum per-VM scores); fairness is Jain's index over the

@@ -1,7 +1,7 @@
 """Backend options, defined once.
 
 The experiment's ``backend:`` mapping (harness/experiment/schema.py embeds BackendOptions), the
-runner's backend argv (harness/backend.py) and ``tmemlab backend serve`` flags (cli.py)
+runner's backend argv (harness/run/backend.py) and ``tmemlab backend serve`` flags (cli.py)
 all validate through this module, so a value one of them accepts the others accept too.
 
 Also the small pydantic glue the harness's experiment schema shares: field types whose

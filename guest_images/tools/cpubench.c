@@ -13,7 +13,7 @@
  *           compression cost), on pressure's default page mix.
  *
  * The same static binary runs inside the guest and on the host in one run
- * (harness/dilation.py); the ratio of the two is the guest's CPU slowdown
+ * (harness/run/dilation.py); the ratio of the two is the guest's CPU slowdown
  * (TCG: 10-50x, KVM: about 1), the "time dilation" factor that scales the
  * disk limits so a TCG run keeps real hardware's CPU-to-disk cost ratio.
  *

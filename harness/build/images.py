@@ -40,7 +40,7 @@ class Image:
     root: Path          # ext4 raw image (read-only base; runs use an overlay)
     key: Path           # ssh private key for root
     host_key: str       # the guest's ssh host key, "ssh-ed25519 AAAA..."
-    tools: Path         # the static guest tools, also run on the host (harness/dilation.py)
+    tools: Path         # the static guest tools, also run on the host (harness/run/dilation.py)
     extra: tuple[str, ...] = ()   # an experiment's `packages:` beyond the recipe's
 
     def identity(self) -> dict:
@@ -93,7 +93,7 @@ def _mmdebstrap(tree: Path, log: Path, extra: tuple[str, ...]) -> None:
 
 def _build_tools(entry: Path, tree: Path, log: Path) -> None:
     """Into the image's /usr/local/bin, and a copy in the cache entry: the same static
-    binaries run on the host when a run compares host and guest (harness/dilation.py)."""
+    binaries run on the host when a run compares host and guest (harness/run/dilation.py)."""
     with ui.step("build static guest tools"), tempfile.TemporaryDirectory() as out:
         proc.run(["make", "-C", TOOLS, f"O={out}", "all"], log_file=log)
         (entry / "tools").mkdir(exist_ok=True)
@@ -127,7 +127,7 @@ def _configure(entry: Path, tree: Path) -> None:
         shutil.copy2(RECIPE / "inittab", tree / "etc" / "inittab")
         (tree / "etc" / "tmemlab").mkdir(exist_ok=True)
         shutil.copy2(RECIPE / "rc", tree / "etc" / "tmemlab" / "rc")
-        # the kernel-build workload's guest half (harness/workloads.py KernelBuild)
+        # the kernel-build workload's guest half (harness/run/workloads.py KernelBuild)
         shutil.copy2(RECIPE / "tmemlab-kbuild", tree / "usr" / "local" / "bin" / "tmemlab-kbuild")
         (tree / "lib" / "modules").mkdir(parents=True, exist_ok=True)
         (tree / "etc" / "ssh" / "sshd_config.d" / "tmemlab.conf").write_text(

@@ -10,7 +10,7 @@ absolute paths: the host builds in TREE_ROOT/BUILD_DIR too, one builder at a tim
 
 The compiler must be the same: the guest image's gcc comes from the same Debian release as
 the host's, and the reference records ``gcc --version`` so the guest can refuse to compare
-against another compiler's objects (harness/workloads.py KernelBuild).
+against another compiler's objects (harness/run/workloads.py KernelBuild).
 """
 
 from __future__ import annotations

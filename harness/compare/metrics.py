@@ -190,7 +190,7 @@ METRICS: tuple[Metric, ...] = (
        "loads served by prefetch"),
     _m("tmem_prefetch_waste", "deltas.tmem_prefetch_waste", "pages", L, "tmem",
        "prefetched, never used"),
-    # TCG time dilation (harness/dilation.py): guest ns ÷ host ns per page, same binary
+    # TCG time dilation (harness/run/dilation.py): guest ns ÷ host ns per page, same binary
     _m("dilation_factor", "dilation.factor", "x", N, "dilation", "guest CPU slowdown"),
     _m("dilation_memcpy", "dilation.memcpy", "x", N, "dilation", "guest slowdown, 4 KiB memcpy"),
     _m("dilation_lz4", "dilation.lz4", "x", N, "dilation", "guest slowdown, 4 KiB lz4"),

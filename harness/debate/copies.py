@@ -8,7 +8,7 @@ copy_to_user/copy_from_user, a socket send or receive); handing a buffer over by
 decompression transform the page and are counted apart, as CPU, not copies.
 
 Costs: each copy at the 4 KiB memcpy time measured in the same run on the CPU that does
-it (guest hops at the guest's, host hops at the host's: harness/dilation.py), so under
+it (guest hops at the guest's, host hops at the host's: harness/run/dilation.py), so under
 TCG the guest hops carry the guest's slowdown as the real guest path would carry its own.
 """
 

@@ -44,9 +44,9 @@ def run_all(files: list[Path], results_root: Path, accel: str | None,
             libvirt_uri: str | None) -> tuple[Path, bool]:
     """Every experiment into results/debate-<stamp>/, then the report there. Returns the
     report path and whether every run passed. All files are checked before any guest boots."""
-    from harness import runner
     from harness.cli import _compare
     from harness.experiment import experiment
+    from harness.run import runner
 
     exps = [experiment.load(f) for f in files]
     out = results_root / time.strftime("debate-%Y%m%d-%H%M%S")

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness import monitors
 from harness.compare import stats
 from harness.debate import copies
 from harness.debate.arms import DISK_CLASSES, Arm
+from harness.run import monitors
 
 SUPPORTED, REFUTED, DEPENDS, NOT_MEASURED = "supported", "refuted", "depends", "not measured"
 THROUGHPUT = "pages_per_sec"
@@ -388,7 +388,7 @@ def batching(arms: list[Arm]) -> Finding:
 
 
 def host_cpu_s(data: dict) -> float | None:
-    """A run record's host CPU seconds (harness/monitors.host_cpu_s)."""
+    """A run record's host CPU seconds (harness/run/monitors.host_cpu_s)."""
     return monitors.host_cpu_s(data.get("deltas", {}))
 
 

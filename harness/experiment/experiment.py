@@ -19,7 +19,7 @@ from harness.build import images
 from harness.errors import ExperimentConfigError
 from harness.experiment import schema
 from harness.experiment.schema import ACCELS, IOTUNE_KEYS, KERNEL_SPEC, LABEL, SWAP_CACHES  # noqa: F401
-from harness.workloads import WORKLOADS
+from harness.run.workloads import WORKLOADS
 
 
 @dataclass
@@ -123,7 +123,7 @@ class Run:
     kernel: KernelChoice
     workload: WorkloadChoice
     iteration: int
-    group: Group | None = None  # several guests at once (harness/group.py)
+    group: Group | None = None  # several guests at once (harness/run/group.py)
 
     @property
     def label(self) -> str:

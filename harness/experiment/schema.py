@@ -19,7 +19,7 @@ import yaml
 from pydantic import BeforeValidator, Field, ValidationError
 
 from harness.build.kernels import DISTRO_KERNELS
-from harness.workloads import WORKLOADS
+from harness.run.workloads import WORKLOADS
 from host_backend.options import BackendOptions, Bool, Strict, dotted, explain, int_in, one_of
 
 ACCELS = ("auto", "kvm", "tcg")
@@ -189,7 +189,7 @@ IotuneScale = Annotated[str | float, BeforeValidator(_iotune_scale)]
 
 
 def _faults(value: Any) -> list:
-    from harness.faults import validate
+    from harness.run.faults import validate
     problem = validate(value)
     if problem:
         raise ValueError(problem)
@@ -231,14 +231,14 @@ class Swap(Strict):
     size_mib: int_in(0, 1 << 22) = 1024
     cache: one_of(SWAP_CACHES) = "none"
     iotune: section(Iotune) = Iotune()
-    # Divide the iotune limits by the guest's CPU slowdown (harness/dilation.py).
+    # Divide the iotune limits by the guest's CPU slowdown (harness/run/dilation.py).
     iotune_scale: IotuneScale = "none"
     # A swap disk in host RAM (tmpfs) is no disk: refused unless asked for (preflight.py).
     allow_ram_backed: Bool = False
 
 
 class Member(Strict):
-    """One guest of a group (harness/group.py), by position; unset fields take the arm's."""
+    """One guest of a group (harness/run/group.py), by position; unset fields take the arm's."""
     memory_mib: int_in(64, 1 << 20) | None = None
     weight: int_in(1, 1 << 20) = 100           # the backend's eviction weight
     quota_mib: int_in(0, 1 << 22) | None = None  # its backend page quota; None: swap size

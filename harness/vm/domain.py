@@ -10,7 +10,7 @@ QEMU_NS = "http://libvirt.org/schemas/domain/qemu/1.0"
 TMEM_CHANNEL = "org.tmemlab.tmem.0"
 # A second port to the same backend, its own namespace (workloads.TmemPools).
 POOLS_CHANNEL = "org.tmemlab.pools.0"
-SWAP_DEV = "vdb"   # the swap disk's target (harness/dilation.py retunes it live)
+SWAP_DEV = "vdb"   # the swap disk's target (harness/run/dilation.py retunes it live)
 ET.register_namespace("qemu", QEMU_NS)
 
 # libvirt <iotune> children a swap disk may set (values are per second).

@@ -250,7 +250,7 @@ def assess(logs: dict[str, str], accel: str) -> dict:
 
 # zswap initialises before any module can load, so a modular compressor or zpool asked for
 # on the command line is first refused ("compressor lz4 not available, using default lzo")
-# and then set by the guest rc through sysfs. Once harness/effective.py has read the
+# and then set by the guest rc through sysfs. Once harness/run/effective.py has read the
 # setting back in effect, that boot-time line is history, not a warning.
 SETTLED_BY_SETTING = {"zswap_setting": re.compile(r"zswap: (compressor|zpool) ")}
 

@@ -38,7 +38,7 @@ def known_hosts_line(port: int, host_key: str) -> str:
 
 
 def open_shell(ctx, started: float, command: list[str] | None = None) -> int:
-    """Run the client against the booted guest of ``ctx`` (harness.runner.RunContext);
+    """Run the client against the booted guest of ``ctx`` (harness.run.runner.RunContext);
     returns its exit status (the remote shell's, or 255 for a connection error)."""
     if shutil.which("ssh") is None:
         raise UsageError("tmemlab shell needs the OpenSSH client (apt-get install "

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness.workloads import STRESS_VM_METHODS
+from harness.run.workloads import STRESS_VM_METHODS
 from tests.e2e.conftest import tmemlab
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from harness.backend import HostBackend
+from harness.run.backend import HostBackend
 from host_backend import options
 from host_backend.client import TmemClient
 from host_backend.control import ControlClient

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from harness import monitors
-from harness.backend import SAMPLE_TIMEOUT_S, HostBackend
+from harness.run import monitors
+from harness.run.backend import SAMPLE_TIMEOUT_S, HostBackend
 from host_backend.client import TmemClient
 
 pytestmark = pytest.mark.functional

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from harness.backend import BackendFailure, HostBackend
+from harness.run.backend import BackendFailure, HostBackend
 
 pytestmark = pytest.mark.functional
 

@@ -1,8 +1,8 @@
-"""harness.backend.HostBackend drives a real backend subprocess over real unix sockets."""
+"""harness.run.backend.HostBackend drives a real backend subprocess over real unix sockets."""
 
 import pytest
 
-from harness.backend import HostBackend
+from harness.run.backend import HostBackend
 from host_backend.client import TmemClient
 from host_backend.protocol import Status
 

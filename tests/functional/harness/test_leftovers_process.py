@@ -43,7 +43,7 @@ def stand_in(tmp_path, body: str, **popen) -> subprocess.Popen:
 
 BACKEND = """
 from harness.vm import leftovers
-from harness.backend import HostBackend
+from harness.run.backend import HostBackend
 scratch = leftovers.run_scratch()
 backend = HostBackend({}, scratch / "backend")
 def start():

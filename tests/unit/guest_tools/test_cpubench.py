@@ -1,9 +1,9 @@
-"""tmemlab-cpubench: the per-page CPU kernels that harness/dilation.py compares."""
+"""tmemlab-cpubench: the per-page CPU kernels that harness/run/dilation.py compares."""
 
 import json
 import subprocess
 
-from harness import dilation
+from harness.run import dilation
 
 
 def test_prints_both_kernels_with_positive_costs(tools):

@@ -3,7 +3,7 @@ file and `tmemlab backend serve` do: one rule, one normal form (sizes in bytes).
 
 import pytest
 
-from harness.backend import HostBackend, validate
+from harness.run.backend import HostBackend, validate
 from host_backend import cli, options
 
 

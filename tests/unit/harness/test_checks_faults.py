@@ -1,6 +1,6 @@
 import pytest
 
-from harness import backend, checks, faults
+from harness.run import backend, checks, faults
 
 
 def run(**deltas):
@@ -144,7 +144,7 @@ def test_flatten_backend_stats():
 
 
 def test_frames_per_page_counts_data_frames_on_the_port():
-    from harness.monitors import derived
+    from harness.run.monitors import derived
     # 64 pages in 2 PUT_BATCH frames + 1 plain GET: 3 frames for 65 pages
     out = derived({"backend_puts": 64, "backend_gets": 1, "backend_frames_put_batch": 2,
                    "backend_frames_get": 1, "backend_frames_flush_batch": 7})
@@ -158,7 +158,7 @@ def test_exact_counter_checks_skip_runs_with_a_backend_kill():
 
 
 def test_counter_increase_survives_a_source_restart():
-    from harness.monitors import increase, summarize
+    from harness.run.monitors import increase, summarize
     assert increase([10, 15, 30]) == 20
     assert increase([10, 50, 3, 8]) == 40 + 3 + 5  # restarted from zero after 50
     rows = [{"t": 0, "backend_good_puts": 5}, {"t": 1, "backend_good_puts": 9},
@@ -178,7 +178,7 @@ def test_events_between_the_last_row_and_the_closing_read_are_allowed_once():
 
 
 def test_closing_read_is_growth_since_the_first_row():
-    from harness import monitors
+    from harness.run import monitors
     rows = [{"loads": 100, "succ_stores": 50}, {"loads": 900, "succ_stores": 80}]
     assert monitors.parse_closing("912\n81\n", rows) == {"loads": 812, "succ_stores": 31}
     assert monitors.parse_closing("cat: no such file\n", rows) == {}
@@ -186,7 +186,7 @@ def test_closing_read_is_growth_since_the_first_row():
 
 
 def test_cpu_per_swapped_page_counts_disk_and_frontswap_pages_once():
-    from harness.monitors import per_swapped_page
+    from harness.run.monitors import per_swapped_page
     out = per_swapped_page({"pswpin": 10, "pswpout": 20, "succ_stores": 50, "loads": 20,
                             "cpu_system_s": 0.5, "qemu_cpu_s": 1.0, "backend_cpu_s": 0.2})
     assert out == {"swapped_pages": 100, "guest_sys_us_per_swapped_page": 5000.0,

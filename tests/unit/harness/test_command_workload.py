@@ -8,7 +8,7 @@ import pytest
 from harness.compare.metrics import H, L, metrics_for, primary_for
 from harness.errors import ExperimentConfigError
 from harness.experiment import experiment
-from harness.workloads import WORKLOADS
+from harness.run.workloads import WORKLOADS
 
 CMD = WORKLOADS["command"]
 

@@ -1,8 +1,8 @@
-"""Pure logic of TCG time dilation (harness/dilation.py)."""
+"""Pure logic of TCG time dilation (harness/run/dilation.py)."""
 
 import pytest
 
-from harness import dilation
+from harness.run import dilation
 
 
 def bench(memcpy_ns: float, lz4_ns: float) -> dict:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import effective
+from harness.run import effective
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "readback"
 BASE = "console=ttyS0 panic=-1 loglevel=4 root=/dev/vda"

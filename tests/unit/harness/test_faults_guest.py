@@ -4,7 +4,7 @@ import subprocess
 
 import pytest
 
-from harness import faults
+from harness.run import faults
 
 
 @pytest.mark.parametrize("value, problem", [

@@ -9,8 +9,8 @@ import time
 import psutil
 import pytest
 
-from harness import faults
-from harness.backend import HostBackend
+from harness.run import faults
+from harness.run.backend import HostBackend
 
 
 @pytest.mark.parametrize("value, problem", [

@@ -5,7 +5,7 @@ import subprocess
 
 import pytest
 
-from harness import workloads
+from harness.run import workloads
 from harness.vm import guest
 
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from harness import runner
 from harness.build import kbuild_tree
 from harness.build.images import RECIPE
 from harness.errors import ExperimentConfigError
 from harness.experiment import experiment
+from harness.run import runner
+from harness.run.workloads import WORKLOADS
 from harness.vm.domain import DomainSpec, domain_xml
-from harness.workloads import WORKLOADS
 
 KB = WORKLOADS["kernel-build"]
 

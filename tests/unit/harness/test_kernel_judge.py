@@ -3,8 +3,8 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-from harness import runner
 from harness.results import ResultsDir
+from harness.run import runner
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "kernel-log"
 

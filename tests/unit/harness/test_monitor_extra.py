@@ -5,7 +5,7 @@ and the run summary counts those rows (issue 14)."""
 import threading
 import time
 
-from harness import monitors
+from harness.run import monitors
 
 
 class FakeChannel:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import monitors, parsers
+from harness.run import monitors, parsers
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -125,10 +125,10 @@ def test_relay_stats_file_becomes_relay_counters_and_a_batch_histogram():
     assert row["relay_batch_le_32"] == 30 and row["relay_batch_le_1"] == 2
     assert row["relay_batch_max"] == 32
     assert row["relay_port_rtt_le_128"] == 3 and row["relay_port_rtt_count"] == 4
-    from harness.monitors import derived
+    from harness.run.monitors import derived
     out = derived({k: v for k, v in row.items() if k != "relay_batch_max"})
     assert out["relay_port_rtt_avg_us"] == 125.0 and out["relay_port_rtt_p99_us"] == 256
-    from harness.monitors import is_gauge
+    from harness.run.monitors import is_gauge
     assert is_gauge("relay_batch_max") and not is_gauge("relay_frames_out")
 
 

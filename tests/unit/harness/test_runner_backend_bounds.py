@@ -1,7 +1,7 @@
 """The runner's backend gets the default bounds (issue 14): the host cap in its argv and
 run record, and each guest a page quota of its swap size unless the experiment sets one."""
 
-from harness.backend import HostBackend
+from harness.run.backend import HostBackend
 from host_backend import cli, options
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness import checks
+from harness.run import checks
 
 
 def record(params=None, swaps=(), allow_unused=False, **deltas):

@@ -4,7 +4,7 @@ domain (pure logic; the real pause on ENOSPC is tests/e2e/test_enospc_pause_e2e.
 import threading
 from pathlib import Path
 
-from harness import watchdog
+from harness.run import watchdog
 from harness.vm.domain import DomainSpec, domain_xml
 from harness.vm.vm import libvirt
 

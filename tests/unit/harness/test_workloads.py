@@ -3,7 +3,7 @@ import shlex
 
 import pytest
 
-from harness.workloads import WORKLOADS
+from harness.run.workloads import WORKLOADS
 
 PRESSURE = WORKLOADS["pressure"]
 STRESS = WORKLOADS["stress-ng"]
@@ -111,7 +111,7 @@ def test_stress_ng_killed_by_a_signal_says_so(status, err, reason):
 
 
 def test_tmem_pools_command_and_result():
-    from harness.workloads import WORKLOADS
+    from harness.run.workloads import WORKLOADS
     w = WORKLOADS["tmem-pools"]
     w.validate({"sizes": ["4K", "2M"], "bytes": "8M", "batch": 16})
     with pytest.raises(ValueError, match="sizes"):

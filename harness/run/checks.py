@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from harness.workloads import WORKLOADS
+from harness.run.workloads import WORKLOADS
 
 
 def _corruption(run: dict) -> tuple[bool, str] | None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 
-from harness import parsers
+from harness.run import parsers
 
 GUEST_FILES = ("/proc/vmstat", "/proc/meminfo", "/proc/pressure/memory", "/proc/stat",
                "/sys/kernel/debug/zswap", "/sys/kernel/debug/frontswap",

@@ -20,7 +20,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.parsers import parse_swaps
+from harness.run.parsers import parse_swaps
 
 # Parameters that are the guest rc's own (guest_images/recipe/rc), not the kernel's.
 RC_PARAMS = ("tmemlab.",)

@@ -15,22 +15,23 @@ from pathlib import Path
 
 import paramiko
 
-from harness import checks, dilation, effective, monitors, proc, ui
-from harness.backend import HostBackend
+from harness import proc, ui
 from harness.build import images, kbuild_tree, kernels
 from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment.experiment import Experiment, Member, Run
-from harness.faults import FaultInjector
 from harness.paths import scratch_root
 from harness.results import ResultsDir, host_identity, host_settings, project_commit
+from harness.run import checks, dilation, effective, monitors
+from harness.run.backend import HostBackend
+from harness.run.faults import FaultInjector
+from harness.run.watchdog import PauseWatchdog
+from harness.run.workloads import WORKLOADS
 from harness.vm import accel, console, health
 from harness.vm.domain import DomainSpec, domain_xml
 from harness.vm.guest import Guest, free_port
 from harness.vm.leftovers import release, run_scratch, scratch_folder
 from harness.vm.preflight import check as preflight_check
 from harness.vm.vm import Hypervisor
-from harness.watchdog import PauseWatchdog
-from harness.workloads import WORKLOADS
 
 # loglevel=5: KERN_WARNING and worse reach the serial console, so a WARN() survives a guest
 # that dies before its dmesg is read (a normal Debian 6.1 boot prints 1 such line, 131 B).
@@ -149,7 +150,7 @@ class RunContext:
     def __init__(self, exp: Experiment, run: Run, prep: Prepared, hv: Hypervisor,
                  scratch: Path, member: Member | None = None):
         self.exp, self.run, self.prep, self.hv = exp, run, prep, hv
-        self.member = member  # one guest of a group run (harness/group.py), else None
+        self.member = member  # one guest of a group run (harness/run/group.py), else None
         # Short names: the tmem socket path must fit AF_UNIX's 108 bytes.
         self.work = Path(tempfile.mkdtemp(prefix="r", dir=scratch))
         # Domain and backend guest name: '+' (label separator) is not allowed by the backend.
@@ -309,7 +310,7 @@ def workload_settings(ctx: RunContext) -> None:
 
 
 def verify_settings(ctx: RunContext, record: dict) -> None:
-    """Read every setting that shapes the run back from the guest (harness/effective.py);
+    """Read every setting that shapes the run back from the guest (harness/run/effective.py);
     record them, and fail the run before its workload when one is not in effect."""
     cmdline = ctx.domain_cmdline()
     script = effective.readback_script(cmdline)
@@ -363,7 +364,7 @@ def closing_counters(ctx: RunContext, rows: list[dict]) -> dict[str, int]:
 
 
 def dilate(ctx: RunContext, record: dict) -> None:
-    """Measure the guest's CPU slowdown (harness/dilation.py); when the run asks for it,
+    """Measure the guest's CPU slowdown (harness/run/dilation.py); when the run asks for it,
     divide the live swap disk's limits by it before the workload starts, and record the
     limits in effect (read back from libvirt) beside those asked for."""
     try:
@@ -609,7 +610,7 @@ def run_experiment(exp: Experiment, results_root: Path, accel_override: str | No
                     def phase(text: str, run=run) -> None:
                         progress.update(task, phase=f"{run.run_id}: {text}")
                     if run.group is not None:
-                        from harness.group import run_group  # it imports this module
+                        from harness.run.group import run_group  # it imports this module
                         ctxs = [RunContext(exp, run, prep, hv, scratch, m)
                                 for m in run.group.members]
                         group = run_group(ctxs, results, phase)

@@ -24,7 +24,7 @@ import time
 from harness import ui
 from harness.group_aggregate import group_record
 from harness.results import ResultsDir
-from harness.runner import (
+from harness.run.runner import (
     RUN_ERRORS,
     RunContext,
     failure_of,
@@ -37,8 +37,8 @@ from harness.runner import (
     teardown,
     write,
 )
+from harness.run.workloads import WORKLOADS
 from harness.vm import console
-from harness.workloads import WORKLOADS
 
 # A guest's wait for its start delay wakes this often to see whether the group failed.
 POLL_S = 0.5

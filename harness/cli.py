@@ -123,7 +123,7 @@ def _cmd_run(args) -> int:
 def _report(name: str, path: Path, records: list[dict], title: str, as_json: bool) -> int:
     """Summary table and summary.md, the comparison (and the many-guests report), the
     exit code from the records; with ``as_json`` the same on stdout as one document."""
-    from harness import summary
+    from harness.results import summary
 
     ui.console.print(summary.rich_table(records, title))
     summary.write(records, title, path / "summary.md")
@@ -144,7 +144,7 @@ def _report(name: str, path: Path, records: list[dict], title: str, as_json: boo
 
 
 def _cmd_merge(args) -> int:
-    from harness import merge
+    from harness.results import merge
 
     out = Path(args.out)
     records = merge.merge(out, [Path(d) for d in args.results_dirs])

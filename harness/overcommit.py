@@ -24,7 +24,7 @@ from pathlib import Path
 from harness.compare.loader import RunRecord, load_results_dir, read_series
 from harness.debate.arms import disk_class, technique
 from harness.errors import UsageError
-from harness.group_aggregate import jain, work_rate
+from harness.results.group_aggregate import jain, work_rate
 
 # The performance target (TCG, >= 3 guests of 128-192 MiB, phase-shifted mix).
 TARGET_RATIO = 1.3

@@ -87,7 +87,7 @@ METRICS: tuple[Metric, ...] = (
     _hist("lat_p999_us", "result.latency_us.p999", "latency p99.9"),
     _m("lat_max_us", "result.latency_us.max", "us", L, "latency", "latency max"),
     _m("corrupted_pages", "result.corrupted_pages", "pages", L, "workload", "corrupted pages"),
-    # group runs (harness/group_aggregate.py): pages_per_sec above is their guests' sum
+    # group runs (harness/results/group_aggregate.py): pages_per_sec above is their guests' sum
     _m("jain_fairness_index", "result.jain_fairness_index", "", H, "workload",
        "Jain's fairness (guests)"),
     _m("makespan_s", "result.makespan_s", "s", L, "workload", "group makespan"),

@@ -22,8 +22,8 @@ import threading
 import time
 
 from harness import ui
-from harness.group_aggregate import group_record
-from harness.results import ResultsDir
+from harness.results.group_aggregate import group_record
+from harness.results.results import ResultsDir
 from harness.run.runner import (
     RUN_ERRORS,
     RunContext,

@@ -20,7 +20,7 @@ from harness.build import images, kbuild_tree, kernels
 from harness.errors import GuestBootError, TmemlabError, VMError
 from harness.experiment.experiment import Experiment, Member, Run
 from harness.paths import scratch_root
-from harness.results import ResultsDir, host_identity, host_settings, project_commit
+from harness.results.results import ResultsDir, host_identity, host_settings, project_commit
 from harness.run import checks, dilation, effective, monitors
 from harness.run.backend import HostBackend
 from harness.run.faults import FaultInjector

@@ -8,7 +8,7 @@ import pytest
 
 from harness.errors import ExperimentConfigError
 from harness.experiment import experiment
-from harness.group_aggregate import group_record, jain, merged_series
+from harness.results.group_aggregate import group_record, jain, merged_series
 
 GROUP = """
 name: g

@@ -3,7 +3,7 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-from harness.results import ResultsDir
+from harness.results.results import ResultsDir
 from harness.run import runner
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "kernel-log"
@@ -77,7 +77,7 @@ def test_no_guest_session_judges_the_console_alone(tmp_path):
 
 
 def test_summary_lists_kernel_warnings(tmp_path):
-    from harness import summary
+    from harness.results import summary
     record, _ = judge(tmp_path, "[ 1.0] boot\n",
                       FakeGuest(dmesg=(DATA / "lkdtm-warning-dmesg.log").read_text()))
     record.update(run_id="k+pressure-i1")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness import merge
 from harness.compare.loader import load_results_dir
 from harness.compare.report import CompareOptions, compare_dirs
 from harness.errors import UsageError
+from harness.results import merge
 from tests.unit.compare.resultsgen import VERSIONS, make_run, write_results
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -163,7 +163,7 @@ def _print_json(data) -> None:
 def _compare(path: Path) -> None:
     """The comparison report, when that package is present; never fails the run."""
     try:
-        from harness.compare import report_experiment
+        from harness.report.compare import report_experiment
     except ImportError:
         return
     try:
@@ -173,8 +173,8 @@ def _compare(path: Path) -> None:
 
 
 def _overcommit(path: Path, out: Path) -> Path | None:
-    """The overcommit report (harness/overcommit.py) of a folder with group runs."""
-    from harness import overcommit
+    """The overcommit report (harness/report/overcommit.py) of a folder with group runs."""
+    from harness.report import overcommit
 
     try:
         report = overcommit.write(path, out)
@@ -195,11 +195,11 @@ def _cmd_overcommit(args) -> int:
 
 
 def _cmd_soak_report(args) -> int:
-    """Print the soak's figures (harness/soak_report.py), write soak.json and soak.png;
+    """Print the soak's figures (harness/report/soak_report.py), write soak.json and soak.png;
     0 when the soak holds (passed, 0 corrupted, nothing grew), 1 otherwise."""
     from rich.table import Table
 
-    from harness import soak_report
+    from harness.report import soak_report
 
     path = Path(args.results_dir)
     if not path.is_dir():
@@ -304,7 +304,7 @@ def _cmd_boot(args) -> int:
 
 
 def _cmd_debate(args) -> int:
-    from harness.debate import run as debate
+    from harness.report.debate import run as debate
 
     if args.report:
         out = Path(args.out) if args.out else Path(args.report[0]).parent
@@ -497,13 +497,13 @@ def _completion_hints(parser: argparse.ArgumentParser) -> None:
 # so that --help lists them and completion knows their options.
 FORWARDED = {
     "backend": ("host_backend.cli", "main"),
-    "compare": ("harness.compare.cli", "main_compare"),
-    "show": ("harness.compare.cli", "main_show"),
+    "compare": ("harness.report.compare.cli", "main_compare"),
+    "show": ("harness.report.compare.cli", "main_show"),
 }
 FORWARDED_PARSERS = {
-    "compare": ("harness.compare.cli", "compare_parser",
+    "compare": ("harness.report.compare.cli", "compare_parser",
                 "compare results folders: statistics, plots, HTML, JUnit/KTAP, regression gate"),
-    "show": ("harness.compare.cli", "show_parser", "print the identity of results folders"),
+    "show": ("harness.report.compare.cli", "show_parser", "print the identity of results folders"),
     "backend": ("host_backend.cli", "build_parser", "the host-side tmem backend (serve, stats)"),
 }
 

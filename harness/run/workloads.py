@@ -398,7 +398,7 @@ class Command:
     """Your own workload: a command line (or a script from the experiment's folder) run in
     the guest after ``files`` are copied in, with ``env``; its exit status must be
     ``expect_exit`` (default 0), and an optional ``result`` rule reads a metric from its
-    output that compare ranks (harness/compare/metrics.py: primary_for)."""
+    output that compare ranks (harness/report/compare/metrics.py: primary_for)."""
     name = "command"
 
     def validate(self, params: dict) -> None:

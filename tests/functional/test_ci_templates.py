@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from harness.cli import build_parser
-from harness.compare.cli import compare_parser
+from harness.report.compare.cli import compare_parser
 
 pytestmark = pytest.mark.functional
 

@@ -16,7 +16,7 @@ import matplotlib.image
 import pytest
 from resultsgen import make_run, two_config_runs, write_results  # via conftest.py
 
-from harness.compare.cli import main_compare
+from harness.report.compare.cli import main_compare
 
 pytestmark = pytest.mark.functional
 

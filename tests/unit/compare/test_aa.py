@@ -12,11 +12,11 @@ import pytest
 from resultsgen import aa_runs, make_run, write_results
 from scipy import stats as ss
 
-from harness.compare import stats
-from harness.compare.cli import main_compare
-from harness.compare.loader import load_results_dir, parse_run
-from harness.compare.report import CompareOptions, compare_dirs
-from harness.compare.table import Column, build_table
+from harness.report.compare import stats
+from harness.report.compare.cli import main_compare
+from harness.report.compare.loader import load_results_dir, parse_run
+from harness.report.compare.report import CompareOptions, compare_dirs
+from harness.report.compare.table import Column, build_table
 
 LABELS = ("a+pressure", "b+pressure")
 

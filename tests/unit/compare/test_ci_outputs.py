@@ -8,11 +8,11 @@ import xml.etree.ElementTree as ET
 import pytest
 from resultsgen import make_run, two_config_runs, write_results
 
-from harness.compare.gate import find_regressions
-from harness.compare.junit import render_junit
-from harness.compare.ktap import render_ktap
-from harness.compare.loader import load_results_dir
-from harness.compare.report import compare_dirs, failed_tails
+from harness.report.compare.gate import find_regressions
+from harness.report.compare.junit import render_junit
+from harness.report.compare.ktap import render_ktap
+from harness.report.compare.loader import load_results_dir
+from harness.report.compare.report import compare_dirs, failed_tails
 
 KTAP_RESULT = re.compile(r"^(ok|not ok) (\d+) ([^#]*?)\s*(#.*)?$")
 

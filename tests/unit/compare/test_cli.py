@@ -11,8 +11,8 @@ import pytest
 from resultsgen import make_run, two_config_runs, write_results
 from rich.console import Console
 
-from harness.compare import CompareError, report_experiment
-from harness.compare.cli import main_compare, main_show
+from harness.report.compare import CompareError, report_experiment
+from harness.report.compare.cli import main_compare, main_show
 
 
 def test_compare_writes_every_output(results_dir, capsys):

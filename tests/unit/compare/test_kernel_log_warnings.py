@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from resultsgen import make_run, write_results
 
-from harness.compare.loader import load_results_dir
-from harness.compare.render_md import render_markdown
-from harness.compare.report import compare_dirs
+from harness.report.compare.loader import load_results_dir
+from harness.report.compare.render_md import render_markdown
+from harness.report.compare.report import compare_dirs
 
 WARN = "WARNING: CPU: 0 PID: 171 at mm/page_alloc.c:5512 __alloc_pages+0x2b1/0x330"
 

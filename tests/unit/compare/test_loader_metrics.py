@@ -6,9 +6,9 @@ import math
 import pytest
 from resultsgen import make_run, write_results
 
-from harness.compare.errors import ResultsDirError
-from harness.compare.loader import console_tail, load_results_dir, parse_series, read_series
-from harness.compare.metrics import BY_NAME, Direction, discover, lookup, metrics_for
+from harness.report.compare.errors import ResultsDirError
+from harness.report.compare.loader import console_tail, load_results_dir, parse_series, read_series
+from harness.report.compare.metrics import BY_NAME, Direction, discover, lookup, metrics_for
 
 
 def test_load_results_dir(results_dir):

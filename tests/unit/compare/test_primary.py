@@ -10,12 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from resultsgen import make_run
 
-from harness.compare import stats
-from harness.compare.gate import find_regressions
-from harness.compare.headline import build_headline
-from harness.compare.loader import parse_run
-from harness.compare.metrics import BY_NAME, PRIMARY, value
-from harness.compare.table import NO_TEST, Column, build_table
+from harness.report.compare import stats
+from harness.report.compare.gate import find_regressions
+from harness.report.compare.headline import build_headline
+from harness.report.compare.loader import parse_run
+from harness.report.compare.metrics import BY_NAME, PRIMARY, value
+from harness.report.compare.table import NO_TEST, Column, build_table
 
 
 def test_holm_hand_computed():
@@ -129,7 +129,7 @@ def test_one_histogram_bucket_is_not_a_finding():
 
 
 def test_phases_plot_only_with_phase_times():
-    from harness.compare.plots import phases_plot
+    from harness.report.compare.plots import phases_plot
 
     runs = [_run(lab, i, 14.0 + i, 50.0, 30.0) for lab in ("d", "t") for i in (1, 2)]
     assert phases_plot(_table(runs, ("d", "t"))).startswith(b"\x89PNG")

@@ -12,12 +12,12 @@ import pytest
 from resultsgen import make_run, two_config_runs, write_results
 from rich.console import Console
 
-from harness.compare.loader import load_results_dir
-from harness.compare.render_data import CSV_FIELDS, render_csv, render_json
-from harness.compare.render_html import render_html
-from harness.compare.render_md import render_markdown
-from harness.compare.render_text import print_table
-from harness.compare.report import compare_dirs
+from harness.report.compare.loader import load_results_dir
+from harness.report.compare.render_data import CSV_FIELDS, render_csv, render_json
+from harness.report.compare.render_html import render_html
+from harness.report.compare.render_md import render_markdown
+from harness.report.compare.render_text import print_table
+from harness.report.compare.report import compare_dirs
 
 
 @pytest.fixture

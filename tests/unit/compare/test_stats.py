@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as ss
 
-from harness.compare import stats
+from harness.report.compare import stats
 
 SAMPLES = [
     [1.0, 2.0, 3.0, 4.0],

@@ -5,10 +5,10 @@ import pytest
 from resultsgen import VERSIONS, make_run, two_config_runs, write_results
 from scipy import stats as ss
 
-from harness.compare.loader import load_results_dir
-from harness.compare.metrics import PRIMARY
-from harness.compare.report import CompareOptions, compare_dirs
-from harness.compare.table import NO_TEST, build_columns, build_table, match_references
+from harness.report.compare.loader import load_results_dir
+from harness.report.compare.metrics import PRIMARY
+from harness.report.compare.report import CompareOptions, compare_dirs
+from harness.report.compare.table import NO_TEST, build_columns, build_table, match_references
 
 
 def table_for(*dirs, **kw):

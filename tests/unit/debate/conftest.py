@@ -1,5 +1,5 @@
 """Fixed results folders for the debate's verdict logic: run records with the fields
-harness/debate reads, written the way harness/results/results.py writes them (runs/<id>.json)."""
+harness/report/debate reads, written the way harness/results/results.py writes them (runs/<id>.json)."""
 
 from __future__ import annotations
 

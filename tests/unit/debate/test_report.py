@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from harness.debate import run
+from harness.report.debate import run
 from tests.unit.debate.conftest import HDD, NVME, arm
 
 SYNC = [1000, 1010, 990]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.debate import arms, verdicts
+from harness.report.debate import arms, verdicts
 from tests.unit.debate.conftest import HDD, NVME, SSD, arm
 
 

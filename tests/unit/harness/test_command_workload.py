@@ -5,9 +5,9 @@ import subprocess
 
 import pytest
 
-from harness.compare.metrics import H, L, metrics_for, primary_for
 from harness.errors import ExperimentConfigError
 from harness.experiment import experiment
+from harness.report.compare.metrics import H, L, metrics_for, primary_for
 from harness.run.workloads import WORKLOADS
 
 CMD = WORKLOADS["command"]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.compare.loader import load_results_dir
-from harness.compare.report import CompareOptions, compare_dirs
 from harness.errors import UsageError
+from harness.report.compare.loader import load_results_dir
+from harness.report.compare.report import CompareOptions, compare_dirs
 from harness.results import merge
 from tests.unit.compare.resultsgen import VERSIONS, make_run, write_results
 

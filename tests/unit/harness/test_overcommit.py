@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from harness import overcommit
+from harness.report import overcommit
 
 RESULT = {"pages": 1000, "passes": [{"pages": 1000}], "fill_elapsed_s": 1.0,
           "elapsed_s": 1.0, "final_verify_elapsed_s": None, "corrupted_pages": 0,

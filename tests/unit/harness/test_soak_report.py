@@ -6,7 +6,7 @@ import math
 import subprocess
 import sys
 
-from harness import soak_report
+from harness.report import soak_report
 
 
 def hours(n: int) -> list[float]:

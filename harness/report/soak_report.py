@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.compare.loader import read_series
+from harness.report.compare.loader import read_series
 
 MIB = 1 << 20
 GROWTH_ALLOWED = 0.10      # sizes: last-quarter max ≤ first-quarter max × 1.10

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.compare.errors import CompareError, ResultsDirError
+from harness.report.compare.errors import CompareError, ResultsDirError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -24,6 +24,6 @@ def report_experiment(results_dir: Path, console: Console) -> None:
 
     Raises CompareError (its str is one line for the user) when the folder is unusable.
     """
-    from harness.compare.report import report_experiment as _report
+    from harness.report.compare.report import report_experiment as _report
 
     _report(Path(results_dir), console)

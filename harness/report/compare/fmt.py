@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from harness.compare.table import Cell, Geomean
+from harness.report.compare.table import Cell, Geomean
 
 _PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
 

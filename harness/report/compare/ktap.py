@@ -6,7 +6,7 @@ Format: Documentation/dev-tools/ktap.rst — "KTAP version 1", a plan "1..N", th
 
 from __future__ import annotations
 
-from harness.compare.loader import RunRecord
+from harness.report.compare.loader import RunRecord
 
 KTAP_HEADER = "KTAP version 1"
 

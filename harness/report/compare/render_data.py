@@ -8,8 +8,8 @@ import io
 import json
 from typing import Any
 
-from harness.compare.headline import build_headline
-from harness.compare.table import Cell, ComparisonTable, Geomean
+from harness.report.compare.headline import build_headline
+from harness.report.compare.table import Cell, ComparisonTable, Geomean
 
 CSV_FIELDS = (
     "metric", "title", "unit", "direction", "column", "label", "source", "reference",

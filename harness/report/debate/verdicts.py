@@ -18,9 +18,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.compare import stats
-from harness.debate import copies
-from harness.debate.arms import DISK_CLASSES, Arm
+from harness.report.compare import stats
+from harness.report.debate import copies
+from harness.report.debate.arms import DISK_CLASSES, Arm
 from harness.run import monitors
 
 SUPPORTED, REFUTED, DEPENDS, NOT_MEASURED = "supported", "refuted", "depends", "not measured"
@@ -321,7 +321,7 @@ def zero_copy(arms: list[Arm]) -> Finding:
                           "on get, and the copies cost.",
                 reply="there are no bounce buffers.",
                 measured="every copy of a page's bytes from the guest page to the host store "
-                         "and back (harness/debate/copies.py: code location per hop), per "
+                         "and back (harness/report/debate/copies.py: code location per hop), per "
                          "page the backend put or got, each at the 4 KiB memcpy time measured "
                          "in the same run on the CPU that does it; against the tmem round "
                          "trip per page (mm/tmem.c rtt)")

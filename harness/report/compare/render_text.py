@@ -6,11 +6,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.compare import fmt
-from harness.compare.headline import NO_DIFFERENCE, REFERENCE, Headline, build_headline
-from harness.compare.metrics import METRICS
-from harness.compare.render_md import correction_line, legend, runs_line
-from harness.compare.table import Cell, ComparisonTable, Row
+from harness.report.compare import fmt
+from harness.report.compare.headline import NO_DIFFERENCE, REFERENCE, Headline, build_headline
+from harness.report.compare.metrics import METRICS
+from harness.report.compare.render_md import correction_line, legend, runs_line
+from harness.report.compare.table import Cell, ComparisonTable, Row
 
 VERDICT_STYLE = {"better": "bold green", "worse": "bold red", "": "dim"}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from harness.compare import fmt
-from harness.compare.headline import Headline, build_headline
-from harness.compare.metrics import HISTOGRAM_RESOLUTION_PCT
-from harness.compare.table import Cell, ComparisonTable
+from harness.report.compare import fmt
+from harness.report.compare.headline import Headline, build_headline
+from harness.report.compare.metrics import HISTOGRAM_RESOLUTION_PCT
+from harness.report.compare.table import Cell, ComparisonTable
 
 
 def _esc(text: str) -> str:

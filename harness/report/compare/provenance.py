@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.compare.loader import ResultsDir
+from harness.report.compare.loader import ResultsDir
 
 # (what, path in versions.json) — compared across folders.
 FOLDER_FIELDS: tuple[tuple[str, tuple[str, ...]], ...] = (

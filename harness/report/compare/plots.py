@@ -10,9 +10,9 @@ from enum import Enum
 
 from matplotlib.figure import Figure
 
-from harness.compare import stats
-from harness.compare.loader import read_series
-from harness.compare.table import Column, ComparisonTable
+from harness.report.compare import stats
+from harness.report.compare.loader import read_series
+from harness.report.compare.table import Column, ComparisonTable
 
 THROUGHPUT_METRICS = ("pages_per_sec", "bytes_per_sec", "bogo_ops_per_sec")
 # pressure phases, stacked: the store-heavy first touch must not hide behind the passes

@@ -2,7 +2,7 @@
 
 A policy is one arm (kernel entry) under one workload mix (workload entry), its group
 runs over iterations. What a policy *is* comes from the records, not from its label:
-its technique (disk swap, zswap, tmem: harness/debate/arms.technique on the members),
+its technique (disk swap, zswap, tmem: harness/report/debate/arms.technique on the members),
 whether its guests had their own caps (a quota set per member) or unequal weights, and
 the host memory budget M it was given: the guests' RAM, plus the backend's host cap for
 a tmem policy (the pool the guests share). The headline compares the shared pool with
@@ -21,9 +21,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.compare.loader import RunRecord, load_results_dir, read_series
-from harness.debate.arms import disk_class, technique
 from harness.errors import UsageError
+from harness.report.compare.loader import RunRecord, load_results_dir, read_series
+from harness.report.debate.arms import disk_class, technique
 from harness.results.group_aggregate import jain, work_rate
 
 # The issue's performance target (TCG, >= 3 guests of 128-192 MiB, phase-shifted mix).

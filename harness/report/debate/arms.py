@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.compare import stats
-from harness.compare.loader import ResultsDir, RunRecord, load_results_dir
-from harness.compare.metrics import BY_NAME, lookup, value
+from harness.report.compare import stats
+from harness.report.compare.loader import ResultsDir, RunRecord, load_results_dir
+from harness.report.compare.metrics import BY_NAME, lookup, value
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ class Arm:
         return what + (" (dilated)" if self.dilated else "")
 
     def values(self, metric: str) -> list[float]:
-        """The metric over the passed runs (compare's metric table: harness/compare/metrics)."""
+        """The metric over the passed runs (compare's metric table:
+        harness/report/compare/metrics.py)."""
         m = BY_NAME[metric]
         out = [value(r.data, m) for r in self.passed]
         return [v for v in out if v is not None]

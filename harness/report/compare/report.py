@@ -7,24 +7,29 @@ from pathlib import Path
 
 from rich.console import Console
 
-from harness.compare import stats
-from harness.compare.errors import CompareError
-from harness.compare.junit import render_junit
-from harness.compare.ktap import render_ktap
-from harness.compare.loader import (
+from harness.report.compare import stats
+from harness.report.compare.errors import CompareError
+from harness.report.compare.junit import render_junit
+from harness.report.compare.ktap import render_ktap
+from harness.report.compare.loader import (
     ResultsDir,
     RunRecord,
     console_tail,
     load_results_dir,
     split_by_host,
 )
-from harness.compare.plots import all_plots
-from harness.compare.provenance import show_lines, warnings_for
-from harness.compare.render_data import render_csv, render_json
-from harness.compare.render_html import render_html
-from harness.compare.render_md import render_markdown
-from harness.compare.render_text import print_table
-from harness.compare.table import ComparisonTable, build_columns, build_table, match_references
+from harness.report.compare.plots import all_plots
+from harness.report.compare.provenance import show_lines, warnings_for
+from harness.report.compare.render_data import render_csv, render_json
+from harness.report.compare.render_html import render_html
+from harness.report.compare.render_md import render_markdown
+from harness.report.compare.render_text import print_table
+from harness.report.compare.table import (
+    ComparisonTable,
+    build_columns,
+    build_table,
+    match_references,
+)
 
 COMPARE_SUBDIR = "compare"
 KTAP_FILE = "results.ktap"

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from harness.compare.errors import ResultsDirError
+from harness.report.compare.errors import ResultsDirError
 
 RUNS_DIR = "runs"
 SERIES_DIR = "series"

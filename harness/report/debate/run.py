@@ -6,9 +6,9 @@ import time
 from pathlib import Path
 
 from harness import ui
-from harness.compare.errors import CompareError
 from harness.errors import UsageError
 from harness.paths import PROJECT_ROOT
+from harness.report.compare.errors import CompareError
 
 EXPERIMENTS = PROJECT_ROOT / "experiments" / "debate"
 
@@ -24,8 +24,8 @@ def experiment_files(quick: bool, folder: Path = EXPERIMENTS) -> list[Path]:
 
 def report(result_dirs: list[Path], out: Path, wall_s: float | None = None) -> Path:
     """Load the results folders, compute the findings, write the report into ``out``."""
-    from harness.debate import arms, verdicts
-    from harness.debate import report as render
+    from harness.report.debate import arms, verdicts
+    from harness.report.debate import report as render
 
     try:
         dirs, found_arms = arms.load(result_dirs)

@@ -11,9 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.compare import stats
-from harness.compare.loader import ResultsDir, RunRecord
-from harness.compare.metrics import Direction, Metric, Primary, metrics_for, primary_for, value
+from harness.report.compare import stats
+from harness.report.compare.loader import ResultsDir, RunRecord
+from harness.report.compare.metrics import (
+    Direction,
+    Metric,
+    Primary,
+    metrics_for,
+    primary_for,
+    value,
+)
 
 NO_TEST = "n=1: no test possible"
 

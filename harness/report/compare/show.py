@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from harness.compare.loader import ResultsDir
-from harness.compare.provenance import show_lines
+from harness.report.compare.loader import ResultsDir
+from harness.report.compare.provenance import show_lines
 
 
 def render_show(d: ResultsDir) -> str:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 import html
 
-from harness.compare import fmt
-from harness.compare.headline import Headline, build_headline
-from harness.compare.render_md import correction_line, legend, runs_line
-from harness.compare.table import Cell, ComparisonTable, Row
+from harness.report.compare import fmt
+from harness.report.compare.headline import Headline, build_headline
+from harness.report.compare.render_md import correction_line, legend, runs_line
+from harness.report.compare.table import Cell, ComparisonTable, Row
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.compare.errors import CompareError
+from harness.report.compare.errors import CompareError
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -70,7 +70,7 @@ def _out_dir(args: argparse.Namespace) -> Path:
 
 
 def _gate(table, args: argparse.Namespace) -> int:
-    from harness.compare.gate import find_regressions, hard_failures
+    from harness.report.compare.gate import find_regressions, hard_failures
 
     if table.single_iteration:
         print("warning: single iterations: no significance test, only failed runs and "
@@ -90,9 +90,14 @@ def _gate(table, args: argparse.Namespace) -> int:
 def _compare(argv: list[str]) -> int:
     from rich.console import Console
 
-    from harness.compare.loader import load_results_dir
-    from harness.compare.render_text import print_table
-    from harness.compare.report import CompareOptions, compare_dirs, write_ci_outputs, write_outputs
+    from harness.report.compare.loader import load_results_dir
+    from harness.report.compare.render_text import print_table
+    from harness.report.compare.report import (
+        CompareOptions,
+        compare_dirs,
+        write_ci_outputs,
+        write_outputs,
+    )
 
     args = compare_parser().parse_args(argv)
     out_dir = _out_dir(args)
@@ -110,7 +115,7 @@ def _compare(argv: list[str]) -> int:
     except OSError as exc:
         raise CompareError(f"cannot write outputs to {out_dir}: {exc.strerror or exc}") from exc
     if args.json:  # machine-readable on stdout, people's output on stderr
-        from harness.compare.render_data import render_json
+        from harness.report.compare.render_data import render_json
         print(render_json(table))
     if not args.quiet:
         print_table(table, Console(stderr=args.json))
@@ -130,14 +135,14 @@ def show_parser() -> argparse.ArgumentParser:
 
 
 def _show(argv: list[str]) -> int:
-    from harness.compare.loader import load_results_dir
-    from harness.compare.show import render_show
+    from harness.report.compare.loader import load_results_dir
+    from harness.report.compare.show import render_show
 
     args = show_parser().parse_args(argv)
     if args.json:
         import json
 
-        from harness.compare.show import show_data
+        from harness.report.compare.show import show_data
         print(json.dumps([show_data(load_results_dir(d)) for d in args.results], indent=2,
                          default=str))
         return EXIT_OK

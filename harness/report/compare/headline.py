@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.compare.provenance import dig
-from harness.compare.table import NO_TEST, ComparisonTable, Row
+from harness.report.compare.provenance import dig
+from harness.report.compare.table import NO_TEST, ComparisonTable, Row
 
 REFERENCE = "reference"
 NO_DIFFERENCE = "no significant difference"

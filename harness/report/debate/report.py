@@ -1,5 +1,5 @@
 """DEBATE.md, debate.html, debate.json and plots/*.png from findings (formatting only: every
-verdict and number comes from harness/debate/verdicts.py).
+verdict and number comes from harness/report/debate/verdicts.py).
 
 The report leads with the verdict table and the conditions the verdicts hold under (accel,
 measured CPU slowdown, dilation, sizes), then one section per claim: the claim, the reply,
@@ -16,10 +16,10 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from harness.compare import stats
-from harness.compare.loader import ResultsDir
-from harness.debate.arms import Arm
-from harness.debate.verdicts import Finding, host_utilization
+from harness.report.compare import stats
+from harness.report.compare.loader import ResultsDir
+from harness.report.debate.arms import Arm
+from harness.report.debate.verdicts import Finding, host_utilization
 
 DPI = 90
 

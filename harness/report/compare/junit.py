@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from harness.compare.loader import RunRecord
-from harness.compare.metrics import lookup
+from harness.report.compare.loader import RunRecord
+from harness.report.compare.metrics import lookup
 
 # characters XML 1.0 cannot carry (console logs hold ANSI escapes and the odd NUL)
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

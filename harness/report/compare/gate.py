@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.compare import fmt
-from harness.compare.table import ComparisonTable
+from harness.report.compare import fmt
+from harness.report.compare.table import ComparisonTable
 
 
 @dataclass(frozen=True)
